@@ -1,0 +1,147 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Composition root: builds the services from the configuration, starts, stops.
+
+Every service follows one lifecycle: ``async start(stack)`` binds its listeners,
+registers its cleanup on the ``AsyncExitStack`` and exposes ``addresses`` read
+from the live sockets (so port 0 shows the real port).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import ssl
+import threading
+from collections.abc import Mapping
+from contextlib import AsyncExitStack
+from typing import Any, Final
+
+from cheroot import wsgi
+from cheroot.ssl.builtin import BuiltinSSLAdapter
+
+from groupware.config import Config, Listen
+from groupware.core.services import Core
+from groupware.dav.service import DavService
+from groupware.errors import ConfigError
+from groupware.web import create_wsgi
+
+log = logging.getLogger(__name__)
+
+SERVICES: Final = ("http", "smtp", "imap")
+#: Services whose implementation has landed; the others are refused by name.
+AVAILABLE_SERVICES: Final = frozenset({"http"})
+
+
+def build_http_app(core: Core) -> Any:
+    """The one WSGI application: portal at ``/``, CalDAV/CardDAV at ``/dav``."""
+    dav = DavService(core.config, core.directory, core.authenticator)
+    return create_wsgi(core, dav, dav.collections_for)
+
+
+class HttpService:
+    """Cheroot WSGI servers (plain and TLS) running in threads."""
+
+    def __init__(self, core: Core) -> None:
+        self._core = core
+        self._app = build_http_app(core)
+        self.addresses: dict[str, tuple[str, int]] = {}
+
+    def _server(self, listen: Listen, tls: bool) -> wsgi.Server:
+        config = self._core.config
+        server = wsgi.Server(
+            (listen.host, listen.port),
+            self._app,
+            numthreads=config.http.threads_count,
+            max=-1,
+            request_queue_size=128,
+            timeout=30,
+            server_name="groupware",
+        )
+        if tls:
+            server.ssl_adapter = BuiltinSSLAdapter(
+                str(config.path(config.tls.cert_file)), str(config.path(config.tls.key_file))
+            )
+            server.ssl_adapter.context.minimum_version = ssl.TLSVersion.TLSv1_2
+        return server
+
+    async def start(self, stack: AsyncExitStack) -> None:
+        """Bind every HTTP listener and serve in background threads."""
+        config = self._core.config
+        listeners = [(listen, False) for listen in config.http.listen]
+        listeners += [(listen, True) for listen in config.http.tls_listen]
+        counts = {"http": 0, "https": 0}
+        for listen, tls in listeners:
+            try:
+                server = self._server(listen, tls)
+                server.prepare()
+            except OSError as exc:
+                key = "http.tls_listen" if tls else "http.listen"
+                raise ConfigError(f"{key}: cannot listen on {listen}: {exc.strerror}") from exc
+            host, port = server.bind_addr[:2]  # the real address, after binding
+            kind = "https" if tls else "http"
+            name = f"{kind}{counts[kind] or ''}"
+            counts[kind] += 1
+            self.addresses[name] = (host, port)
+            thread = threading.Thread(target=server.serve, name=f"http-{name}", daemon=True)
+            thread.start()
+            stack.callback(_stop_server, server, thread)
+            log.info(
+                "listener.started service=%s address=%s url=%s://%s/",
+                name,
+                Listen(host, port),
+                "https" if tls else "http",
+                Listen(host, port),
+            )
+
+
+def _stop_server(server: wsgi.Server, thread: threading.Thread) -> None:
+    server.stop()
+    thread.join(timeout=10)
+
+
+async def run(
+    config: Config,
+    only: frozenset[str],
+    ready: asyncio.Event | None = None,
+    stop: asyncio.Event | None = None,
+) -> Mapping[str, tuple[str, int]]:
+    """Run the chosen services until SIGTERM/SIGINT (or ``stop`` is set).
+
+    Raises:
+        ConfigError: a listener cannot be bound or a service is unavailable.
+    """
+    unknown = only - set(SERVICES)
+    if unknown:
+        raise ConfigError(f"--only: unknown service(s) {', '.join(sorted(unknown))}")
+    missing = only - AVAILABLE_SERVICES
+    if missing:
+        raise ConfigError(
+            f"--only: service(s) not available in this version: {', '.join(sorted(missing))}"
+        )
+    core = Core.open(config)
+    stop = stop or asyncio.Event()
+    addresses: dict[str, tuple[str, int]] = {}
+    async with AsyncExitStack() as stack:
+        stack.callback(core.close)
+        if "http" in only:
+            http = HttpService(core)
+            await http.start(stack)
+            addresses.update(http.addresses)
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(signum, stop.set)
+        log.info(
+            "groupware.started services=%s domain=%s data=%s",
+            ",".join(sorted(only)),
+            config.server.domain,
+            config.data_dir,
+        )
+        if ready is not None:
+            ready.set()
+        await stop.wait()
+        log.info("groupware.stopping")
+    log.info("groupware.stopped")
+    return addresses

@@ -1,0 +1,441 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The ``groupware`` command: init, serve, users, groups.
+
+User mistakes (unknown login, bad file, bad option) print one readable line on
+standard error and exit non-zero; no traceback reaches the terminal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import os
+import re
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date
+from importlib import resources
+from pathlib import Path
+from typing import Any, Final, TypeVar
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from groupware import __version__
+from groupware.config import Config, load_config
+from groupware.core.directory import NewPerson, Person
+from groupware.core.hr_import import HrImport, ImportReport, parse_date
+from groupware.core.passwords import POLICY_MESSAGES
+from groupware.core.services import Core
+from groupware.datadir import init_data_dir
+from groupware.errors import GroupwareError, PasswordPolicyError
+from groupware.logs import setup_logging
+
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+_SIZE: Final = re.compile(r"(?i)^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$")
+_UNITS: Final = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+
+
+def _actor() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    return f"cli:{user}"
+
+
+def parse_size(text: str) -> int:
+    """``30G``, ``500M``, ``1.5GiB`` or a number of bytes."""
+    match = _SIZE.match(text)
+    if not match:
+        raise click.BadParameter(f"{text!r} is not a size (examples: 30G, 500M, 1048576)")
+    return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+
+
+def _human_size(count: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if count < 1024 or unit == "TiB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024  # type: ignore[assignment]
+    return str(count)
+
+
+class Context:
+    """The data folder chosen with ``--data`` or ``GROUPWARE_DATA``."""
+
+    def __init__(self, data: Path | None) -> None:
+        self.data = data
+        self._core: Core | None = None
+
+    def config(self) -> Config:
+        if self.data is None:
+            raise GroupwareError("no data folder: pass --data DIR or set GROUPWARE_DATA")
+        return load_config(self.data)
+
+    def core(self) -> Core:
+        if self._core is None:
+            self._core = Core.open(self.config())
+        return self._core
+
+
+pass_context = click.make_pass_decorator(Context)
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    try:
+        yield
+    except PasswordPolicyError as exc:
+        for problem in exc.problems:
+            err.print(f"error: {POLICY_MESSAGES[problem].format(min_length=exc.min_length)}")
+        raise SystemExit(1) from None
+    except GroupwareError as exc:
+        err.print(f"error: {exc}", markup=False)
+        raise SystemExit(1) from None
+
+
+class _Group(click.Group):
+    """Runs every command inside the user-error translation."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with _user_errors():
+            return super().invoke(ctx)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--data",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="GROUPWARE_DATA",
+    help="Data folder (made by 'groupware init'); or set GROUPWARE_DATA.",
+)
+@click.version_option(__version__, prog_name="groupware")
+@click.pass_context
+def main(ctx: click.Context, data: Path | None) -> None:
+    """Groupware server: mail, calendars, contacts and a web portal."""
+    ctx.obj = Context(data)
+
+
+# --- init and serve ----------------------------------------------------------------
+
+
+@main.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--domain", default="example.org", show_default=True, help="Mail domain.")
+@click.option("--institution", default=None, help="Name shown in the portal.")
+@click.option("--demo", is_flag=True, help="Add a demo institution (schools, staff, groups).")
+def init(directory: Path, domain: str, institution: str | None, demo: bool) -> None:
+    """Create the data folder DIRECTORY: config, database, TLS certificate, stores."""
+    init_data_dir(directory, domain=domain.lower(), institution=institution)
+    out.print(f"Created {directory} (config: {directory / 'groupware.toml'})")
+    if demo:
+        _load_demo(Core.open(load_config(directory, env={})))
+    out.print(f"Start it with: groupware --data {directory} serve")
+
+
+def _load_demo(core: Core) -> None:
+    data = resources.files("groupware.demo").joinpath("staff.csv").read_bytes()
+    report = HrImport(core.directory).run(data, actor="demo")
+    for admin in core.directory.list_persons():
+        if admin.role == "Administrateur":
+            core.directory.set_admin(admin.login, True, actor="demo")
+    numens = {
+        core.directory.numen_key.digest(line.split(";", 1)[0]): line.split(";", 1)[0]
+        for line in data.decode("utf-8").splitlines()[1:]
+        if line
+    }
+    table = Table(
+        title=f"Demo institution: {len(report.created)} accounts, addresses "
+        f"<identifier>@{core.config.server.domain}. First sign-in with the NUMEN, "
+        "then choose a password."
+    )
+    table.add_column("Identifier", no_wrap=True)
+    table.add_column("NUMEN (first password)", no_wrap=True)
+    table.add_column("Role")
+    table.add_column("School")
+    for person in core.directory.list_persons():
+        role = person.role + (" (admin)" if person.is_admin else "")
+        table.add_row(person.login, numens[person.numen_hmac], role, person.school)
+    out.print(table)
+    core.close()
+
+
+@main.command()
+@click.option(
+    "--only",
+    default="",
+    help="Comma-separated services to run (http, smtp, imap); default: all available.",
+)
+@pass_context
+def serve(context: Context, only: str) -> None:
+    """Run the services in one process until SIGTERM or Ctrl-C."""
+    from groupware.app import AVAILABLE_SERVICES, run
+
+    config = context.config()
+    setup_logging(config.logging.level)
+    chosen = frozenset(s.strip() for s in only.split(",") if s.strip()) or AVAILABLE_SERVICES
+    asyncio.run(run(config, chosen))
+
+
+# --- users -------------------------------------------------------------------------
+
+
+@main.group()
+def users() -> None:
+    """People and their accounts."""
+
+
+@users.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--disable-missing", is_flag=True, help="Disable active accounts absent from the file."
+)
+@pass_context
+def users_import(context: Context, file: Path, disable_missing: bool) -> None:
+    """Import the HR export FILE (CSV); idempotent, keyed by NUMEN."""
+    core = context.core()
+    data = file.read_bytes()
+    with Progress(
+        TextColumn("[bold]Importing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=False,
+    ) as progress:
+        task = progress.add_task("import", total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        report = HrImport(core.directory).run(
+            data, actor=_actor(), disable_missing=disable_missing, progress=advance
+        )
+    _print_report(report)
+
+
+def _print_report(report: ImportReport) -> None:
+    table = Table(title="Import report", show_header=False)
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    table.add_row("lines read", str(report.lines_count))
+    table.add_row("created", str(len(report.created)))
+    table.add_row("updated", str(len(report.updated)))
+    table.add_row("unchanged", str(report.unchanged))
+    table.add_row("disabled", str(len(report.disabled)))
+    table.add_row("rejected", str(len(report.rejected)))
+    out.print(table)
+    for line, reason in report.rejected:
+        out.print(f"rejected line {line}: {reason}", markup=False)
+
+
+@users.command("passwd")
+@click.argument("login")
+@pass_context
+def users_passwd(context: Context, login: str) -> None:
+    """Set LOGIN's password from standard input and clear "must change"."""
+    core = context.core()
+    person = core.directory.get(login)
+    if sys.stdin.isatty():
+        password = getpass.getpass(f"New password for {person.login}: ")
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise GroupwareError("empty password: nothing changed")
+    core.directory.set_password(person.login, password, actor=_actor())
+    out.print(f"Password set for {person.login}.")
+
+
+def _birth_date(_ctx: Any, _param: Any, value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return parse_date(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
+@users.command("add")
+@click.option("--numen", required=True)
+@click.option("--first-name", required=True)
+@click.option("--last-name", required=True)
+@click.option("--birth-date", callback=_birth_date, help="DD/MM/YYYY or YYYY-MM-DD.")
+@click.option("--role", default="", help="Fonction, e.g. Enseignant.")
+@click.option("--school", default="", help="Etablissement.")
+@click.option("--discipline", default="")
+@click.option("--service", default="")
+@click.option("--admin", is_flag=True, help="Give the administrator role.")
+@pass_context
+def users_add(context: Context, admin: bool, **fields: Any) -> None:
+    """Create one account by hand (first sign-in with the NUMEN)."""
+    core = context.core()
+    person = core.directory.add_person(NewPerson(**fields), actor=_actor(), is_admin=admin)
+    out.print(f"Created {person.login} <{person.email}>")
+
+
+@users.command("list")
+@click.option("--school", default=None, help="Only people of this school.")
+@click.option("--active-only", is_flag=True, help="Leave out disabled accounts.")
+@pass_context
+def users_list(context: Context, school: str | None, active_only: bool) -> None:
+    """One line per person: identifier, address, name, role, school, status."""
+    people = context.core().directory.list_persons(active_only=active_only, school=school)
+    table = Table(box=None, pad_edge=False)
+    for column in ("identifier", "address", "name", "role", "school", "status"):
+        table.add_column(column, no_wrap=True)
+    for person in people:
+        table.add_row(
+            person.login,
+            person.email,
+            person.display_name,
+            person.role,
+            person.school,
+            _status(person),
+        )
+    out.print(table, crop=False, overflow="ignore")
+
+
+def _status(person: Person) -> str:
+    if not person.is_active:
+        return "disabled"
+    return "must-change-password" if person.must_change_password else "active"
+
+
+@users.command("show")
+@click.argument("login")
+@pass_context
+def users_show(context: Context, login: str) -> None:
+    """Everything the directory holds about LOGIN (never the NUMEN or password)."""
+    directory = context.core().directory
+    person = directory.get(login)
+    table = Table(show_header=False, box=None)
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    rows = [
+        ("identifier", person.login),
+        ("address", person.email),
+        ("addresses", ", ".join(directory.addresses_of(person.id))),
+        ("name", person.display_name),
+        ("birth date", person.birth_date.isoformat() if person.birth_date else ""),
+        ("role", person.role + (" (administrator)" if person.is_admin else "")),
+        ("school", person.school),
+        ("discipline", person.discipline),
+        ("service", person.service),
+        ("status", _status(person)),
+        ("quota", _human_size(person.quota_bytes)),
+        ("language", person.language),
+        ("groups", ", ".join(group.name for group in directory.groups_of(person.id))),
+        ("created", person.created_at.isoformat(timespec="seconds")),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    out.print(table)
+
+
+@users.command("disable")
+@click.argument("login")
+@pass_context
+def users_disable(context: Context, login: str) -> None:
+    """Disable LOGIN: no protocol accepts it any more."""
+    person = context.core().directory.set_active(login, False, actor=_actor())
+    out.print(f"Disabled {person.login}.")
+
+
+@users.command("enable")
+@click.argument("login")
+@pass_context
+def users_enable(context: Context, login: str) -> None:
+    """Enable LOGIN again."""
+    person = context.core().directory.set_active(login, True, actor=_actor())
+    out.print(f"Enabled {person.login}.")
+
+
+@users.command("set-quota")
+@click.argument("login")
+@click.argument("size")
+@pass_context
+def users_set_quota(context: Context, login: str, size: str) -> None:
+    """Set LOGIN's mail quota (SIZE like 30G, 500M or bytes)."""
+    person = context.core().directory.set_quota(login, parse_size(size), actor=_actor())
+    out.print(f"Quota of {person.login}: {_human_size(person.quota_bytes)}.")
+
+
+@users.command("reset")
+@click.argument("login")
+@pass_context
+def users_reset(context: Context, login: str) -> None:
+    """Give LOGIN a temporary password, to be changed at next sign-in."""
+    directory = context.core().directory
+    person = directory.get(login)
+    temporary = directory.reset_password(person.login, actor=_actor())
+    out.print(f"Temporary password for {person.login}: {temporary}", markup=False)
+    out.print("It must be changed at the next sign-in on the portal.")
+
+
+# --- groups ------------------------------------------------------------------------
+
+
+@main.group()
+def groups() -> None:
+    """Schools, departments, roles and hand-made groups."""
+
+
+@groups.command("add")
+@click.argument("name")
+@click.option("--display-name", default="", help="Name people see.")
+@pass_context
+def groups_add(context: Context, name: str, display_name: str) -> None:
+    """Create the group NAME (lowercase letters, digits, '-' and '.')."""
+    group = context.core().directory.add_group(name, display_name, actor=_actor())
+    out.print(f"Created group {group.name}.")
+
+
+@groups.command("list")
+@pass_context
+def groups_list(context: Context) -> None:
+    """Every group, with its kind and number of members."""
+    table = Table(box=None, pad_edge=False)
+    for column in ("name", "kind", "members", "display name"):
+        table.add_column(column, no_wrap=True)
+    for group, count in context.core().directory.list_groups():
+        table.add_row(group.name, group.kind, str(count), group.display_name)
+    out.print(table, crop=False, overflow="ignore")
+
+
+@groups.command("members")
+@click.argument("name")
+@pass_context
+def groups_members(context: Context, name: str) -> None:
+    """The members of group NAME, one per line."""
+    for person in context.core().directory.members(name):
+        out.print(f"{person.login}\t{person.email}\t{person.display_name}", markup=False)
+
+
+@groups.command("add-member")
+@click.argument("name")
+@click.argument("login")
+@pass_context
+def groups_add_member(context: Context, name: str, login: str) -> None:
+    """Add LOGIN to group NAME."""
+    context.core().directory.add_member(name, login, actor=_actor())
+    out.print(f"Added {login} to {name}.")
+
+
+@groups.command("remove-member")
+@click.argument("name")
+@click.argument("login")
+@pass_context
+def groups_remove_member(context: Context, name: str, login: str) -> None:
+    """Remove LOGIN from group NAME."""
+    context.core().directory.remove_member(name, login, actor=_actor())
+    out.print(f"Removed {login} from {name}.")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

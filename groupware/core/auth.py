@@ -1,0 +1,260 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""One authentication path for every protocol (web, DAV, IMAP, SMTP AUTH).
+
+Order of a login, the same everywhere:
+
+1. throttling: failures are counted per (account, client address) pair; after
+   ``delay_after_failures_count`` each attempt waits, after
+   ``max_failures_count`` the pair is refused for ``lockout_seconds`` without
+   computing any hash;
+2. the person is looked up (full address or local part, any case);
+3. the secret is checked: the in-memory cache of recent successes first, then
+   argon2id (or, for an account still on its first login, the NUMEN's keyed hash);
+4. status: a disabled account is refused; a "must change" account is refused on
+   every protocol but the portal, which forces the change;
+5. the outcome goes to the audit log.
+
+Blocking (database, argon2, the throttling delay): async callers use
+``asyncio.to_thread``.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import hmac
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from groupware.config import AuthConfig
+from groupware.core.audit import Audit, Clock, utc_now
+from groupware.core.db import login_failures
+from groupware.core.directory import Directory, Person
+
+log = logging.getLogger(__name__)
+
+PORTAL: str = "web"
+
+
+class Outcome(enum.Enum):
+    """How a login attempt ended."""
+
+    OK = "ok"
+    BAD_CREDENTIALS = "bad_credentials"
+    MUST_CHANGE_PASSWORD = "must_change_password"  # noqa: S105 - an outcome name
+    DISABLED = "disabled"
+    THROTTLED = "throttled"
+
+
+@dataclass(frozen=True, slots=True)
+class AuthResult:
+    """The outcome and, when the credentials were right, the person."""
+
+    outcome: Outcome
+    person: Person | None = None
+
+    @property
+    def is_ok(self) -> bool:
+        """True only for a complete, usable login."""
+        return self.outcome is Outcome.OK
+
+
+#: What a protocol client is told when the account must first visit the portal.
+MUST_CHANGE_MESSAGE = (
+    "Your password must be changed before first use: sign in to the web portal "
+    "and choose a new password."
+)
+
+
+class Authenticator:
+    """Checks credentials for every protocol with the same limits and audit."""
+
+    def __init__(
+        self,
+        directory: Directory,
+        engine: Engine,
+        config: AuthConfig,
+        audit: Audit,
+        secret: bytes,
+        clock: Clock = utc_now,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._directory = directory
+        self._engine = engine
+        self._config = config
+        self._audit = audit
+        self._clock = clock
+        self._sleep = sleep
+        self._cache_key = hmac.new(secret, b"groupware auth cache v1", hashlib.sha256).digest()
+        # (person id, keyed hash of secret) -> (credential_version, expiry monotonic)
+        self._cache: dict[tuple[int, bytes], tuple[int, float]] = {}
+        self._cache_lock = threading.Lock()
+
+    # --- public --------------------------------------------------------------------
+
+    def authenticate(
+        self, identifier: str, secret: str, *, protocol: str, client: str
+    ) -> AuthResult:
+        """Check one login attempt.
+
+        Args:
+            identifier: what the user typed as login (address or local part).
+            secret: password, NUMEN (first login) or temporary password.
+            protocol: ``web``, ``dav``, ``imap``, ``smtp``: for audit, and because
+                only the portal accepts an account that must change its password.
+            client: the client's address, for throttling and audit.
+        """
+        account = identifier.strip().lower()[:255]
+        client = client[:64]
+        failures = self._failures(account, client)
+        if failures >= self._config.max_failures_count:
+            self._audit.record(
+                "login.throttled",
+                actor=account,
+                subject=account,
+                protocol=protocol,
+                client=client,
+                outcome="refused",
+            )
+            return AuthResult(Outcome.THROTTLED)
+        if failures >= self._config.delay_after_failures_count:
+            self._sleep(self._config.failure_delay_seconds)
+
+        person = self._directory.find(account)
+        if person is None or not secret or not self._secret_matches(person, secret):
+            self._count_failure(account, client)
+            self._audit.record(
+                "login.failed",
+                actor=account,
+                subject=person.login if person else account,
+                protocol=protocol,
+                client=client,
+                outcome="refused",
+            )
+            return AuthResult(Outcome.BAD_CREDENTIALS)
+
+        self._clear_failures(account, client)
+        if not person.is_active:
+            outcome = Outcome.DISABLED
+        elif person.must_change_password and protocol != PORTAL:
+            outcome = Outcome.MUST_CHANGE_PASSWORD
+        else:
+            outcome = Outcome.OK
+        self._audit.record(
+            "login.ok" if outcome is Outcome.OK else "login.refused",
+            actor=person.login,
+            subject=person.login,
+            protocol=protocol,
+            client=client,
+            outcome="ok" if outcome is Outcome.OK else outcome.value,
+        )
+        return AuthResult(outcome, person)
+
+    def forget(self, person_id: int) -> None:
+        """Drop cached verifications of one person (credential changes do it implicitly)."""
+        with self._cache_lock:
+            for key in [key for key in self._cache if key[0] == person_id]:
+                del self._cache[key]
+
+    # --- secrets -------------------------------------------------------------------
+
+    def _secret_matches(self, person: Person, secret: str) -> bool:
+        fingerprint = hmac.new(self._cache_key, secret.encode(), hashlib.sha256).digest()
+        key = (person.id, fingerprint)
+        now = time.monotonic()
+        with self._cache_lock:
+            cached = self._cache.get(key)
+        if cached is not None and cached[0] == person.credential_version and cached[1] > now:
+            return True
+        if person.password_hash is not None:
+            matches = self._directory.hasher.verify(person.password_hash, secret)
+        else:
+            # First login: the NUMEN, kept only as a keyed hash.
+            matches = person.must_change_password and self._directory.numen_key.matches(
+                secret, person.numen_hmac
+            )
+        if matches and self._config.cache_seconds > 0:
+            with self._cache_lock:
+                if len(self._cache) > 100_000:
+                    self._cache.clear()
+                self._cache[key] = (person.credential_version, now + self._config.cache_seconds)
+        return matches
+
+    # --- throttling ----------------------------------------------------------------
+
+    def _failures(self, account: str, client: str) -> int:
+        with self._engine.connect() as conn:
+            row = conn.execute(
+                select(login_failures).where(
+                    login_failures.c.account == account, login_failures.c.client == client
+                )
+            ).first()
+        if row is None:
+            return 0
+        now = self._clock()
+        last = _aware(row.last_failure_at)
+        first = _aware(row.first_failure_at)
+        if row.failures_count >= self._config.max_failures_count:
+            if now - last < timedelta(seconds=self._config.lockout_seconds):
+                return int(row.failures_count)
+            return 0
+        if now - first > timedelta(seconds=self._config.failure_window_seconds):
+            return 0
+        return int(row.failures_count)
+
+    def _count_failure(self, account: str, client: str) -> None:
+        now = self._clock()
+        current = self._failures(account, client)
+        with self._engine.begin() as conn:
+            result = conn.execute(
+                update(login_failures)
+                .where(login_failures.c.account == account, login_failures.c.client == client)
+                .values(
+                    failures_count=current + 1,
+                    last_failure_at=now,
+                    **({"first_failure_at": now} if current == 0 else {}),
+                )
+            )
+            if result.rowcount == 0:
+                try:
+                    with conn.begin_nested():
+                        conn.execute(
+                            insert(login_failures).values(
+                                account=account,
+                                client=client,
+                                failures_count=1,
+                                first_failure_at=now,
+                                last_failure_at=now,
+                            )
+                        )
+                except IntegrityError:
+                    # A concurrent failure of the same pair inserted first.
+                    conn.execute(
+                        update(login_failures)
+                        .where(
+                            login_failures.c.account == account, login_failures.c.client == client
+                        )
+                        .values(
+                            failures_count=login_failures.c.failures_count + 1, last_failure_at=now
+                        )
+                    )
+
+    def _clear_failures(self, account: str, client: str) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(
+                delete(login_failures).where(
+                    login_failures.c.account == account, login_failures.c.client == client
+                )
+            )
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite returns naive datetimes even for timezone=True columns.
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment

@@ -1,0 +1,142 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""SQL schema and engine for the directory, accounts, throttling and audit.
+
+SQLAlchemy Core, portable SQL only: the same tables run on SQLite (embedded
+default) and PostgreSQL. The schema is created with ``metadata.create_all``;
+every table belongs to one core module that owns its rows:
+
+- ``persons``, ``addresses``, ``groups``, ``group_members``: ``core.directory``
+- ``login_failures``: ``core.auth`` (throttling)
+- ``audit_log``: ``core.audit``
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Engine,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+)
+
+metadata = MetaData()
+
+persons = Table(
+    "persons",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    # HMAC-SHA256 of the NUMEN with the server secret: the import key and the
+    # first-login and reset credential; the NUMEN itself is never stored.
+    Column("numen_hmac", String(64), nullable=False, unique=True),
+    Column("login", String(128), nullable=False, unique=True),
+    Column("email", String(255), nullable=False, unique=True),
+    Column("first_name", String(128), nullable=False),
+    Column("last_name", String(128), nullable=False),
+    Column("birth_date", Date, nullable=True),
+    Column("role", String(128), nullable=False, default=""),
+    Column("school", String(255), nullable=False, default=""),
+    Column("discipline", String(128), nullable=False, default=""),
+    Column("service", String(128), nullable=False, default=""),
+    Column("is_active", Boolean, nullable=False, default=True),
+    Column("is_admin", Boolean, nullable=False, default=False),
+    Column("must_change_password", Boolean, nullable=False, default=True),
+    Column("password_hash", String(255), nullable=True),
+    Column("quota_bytes", BigInteger, nullable=False),
+    Column("language", String(8), nullable=False, default="fr"),
+    # Bumped on every credential or status change; keys the auth cache.
+    Column("credential_version", Integer, nullable=False, default=0),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("password_changed_at", DateTime(timezone=True), nullable=True),
+)
+
+# Every address ever given, so that none moves to another person.
+addresses = Table(
+    "addresses",
+    metadata,
+    Column("address", String(255), primary_key=True),
+    Column("person_id", Integer, ForeignKey("persons.id"), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),  # primary | alias
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+groups = Table(
+    "groups",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(190), nullable=False, unique=True),
+    Column("display_name", String(255), nullable=False),
+    Column("kind", String(16), nullable=False),  # school | department | role | custom
+    Column("school", String(255), nullable=False, default=""),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+group_members = Table(
+    "group_members",
+    metadata,
+    Column("group_id", Integer, ForeignKey("groups.id"), primary_key=True),
+    Column("person_id", Integer, ForeignKey("persons.id"), primary_key=True, index=True),
+    # import: kept in step with the HR file; manual: only the CLI/admin removes it
+    Column("source", String(16), nullable=False),
+)
+
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("account", String(255), nullable=False),
+    Column("client", String(64), nullable=False),
+    Column("failures_count", Integer, nullable=False),
+    Column("first_failure_at", DateTime(timezone=True), nullable=False),
+    Column("last_failure_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("account", "client", name="uq_login_failures_pair"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False, index=True),
+    Column("event", String(64), nullable=False, index=True),
+    Column("actor", String(255), nullable=False),
+    Column("subject", String(255), nullable=False, default=""),
+    Column("protocol", String(16), nullable=False, default=""),
+    Column("client", String(64), nullable=False, default=""),
+    Column("outcome", String(16), nullable=False),
+    Column("detail", Text, nullable=False, default=""),
+)
+Index("ix_audit_subject_at", audit_log.c.subject, audit_log.c.at)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets readers proceed during the import's writes; NORMAL is durable
+    # in WAL mode except for the last transactions on power loss.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    """Create the engine for ``url`` and make sure the schema exists."""
+    engine = create_engine(url, future=True)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    metadata.create_all(engine)
+    return engine

@@ -1,0 +1,44 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The core objects every service shares, built once from the configuration."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from groupware.config import Config
+from groupware.core.audit import Audit
+from groupware.core.auth import Authenticator
+from groupware.core.db import make_engine
+from groupware.core.directory import Directory
+from groupware.core.passwords import Hasher, NumenKey
+
+
+@dataclass(frozen=True, slots=True)
+class Core:
+    """Config, database, directory, authentication and audit, wired together."""
+
+    config: Config
+    engine: Engine
+    audit: Audit
+    directory: Directory
+    authenticator: Authenticator
+
+    @classmethod
+    def open(cls, config: Config) -> Core:
+        """Connect to the database (creating the schema) and build the services.
+
+        Raises:
+            ConfigError: the server secret is missing or unreadable.
+        """
+        secret = config.read_secret()
+        engine = make_engine(config.database_url)
+        audit = Audit(engine)
+        directory = Directory(engine, config, NumenKey(secret), Hasher(config.auth), audit)
+        authenticator = Authenticator(directory, engine, config.auth, audit, secret)
+        return cls(config, engine, audit, directory, authenticator)
+
+    def close(self) -> None:
+        """Release database connections."""
+        self.engine.dispose()

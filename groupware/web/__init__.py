@@ -1,0 +1,135 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The portal: Flask app factory and the one WSGI app that also serves ``/dav``."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Any
+
+from flask import Flask, g, render_template, request, session
+from flask.sessions import SecureCookieSessionInterface
+from flask_babel import Babel, get_locale
+from flask_login import LoginManager
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from groupware.core.services import Core
+from groupware.web.context import PortalServices, PortalUser, collections_provider
+
+log = logging.getLogger(__name__)
+
+LANGUAGES = ("fr", "en")
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'"
+)
+
+
+class _SessionInterface(SecureCookieSessionInterface):
+    """Session cookies are ``Secure`` whenever the request came over HTTPS."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return bool(request.is_secure) or bool(app.config["SESSION_COOKIE_SECURE"])
+
+
+def select_locale() -> str:
+    """The session's choice, else the browser's, else French."""
+    chosen = session.get("language")
+    if chosen in LANGUAGES:
+        return str(chosen)
+    return request.accept_languages.best_match(LANGUAGES) or "fr"
+
+
+def create_app(core: Core, collections: collections_provider) -> Flask:
+    """Build the portal for ``core``; ``collections`` lists a person's DAV collections."""
+    app = Flask(__name__)
+    config = core.config
+    app.config.update(
+        SECRET_KEY=core.config.read_secret(),
+        SESSION_COOKIE_NAME="groupware_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=False,
+        PERMANENT_SESSION_LIFETIME=config.http.session_idle_seconds,
+        SESSION_REFRESH_EACH_REQUEST=True,
+        MAX_CONTENT_LENGTH=config.http.max_request_bytes,
+        WTF_CSRF_TIME_LIMIT=None,  # bound to the session, which expires on its own
+        BABEL_DEFAULT_LOCALE="fr",
+        BABEL_TRANSLATION_DIRECTORIES="translations",
+    )
+    app.session_interface = _SessionInterface()
+    app.extensions["groupware"] = PortalServices(core=core, collections=collections)
+
+    CSRFProtect(app)
+    Babel(app, locale_selector=select_locale)
+    login_manager = LoginManager(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = None  # type: ignore[assignment]
+    login_manager.session_protection = "strong"
+
+    @login_manager.user_loader
+    def load_user(user_id: str) -> PortalUser | None:
+        return PortalUser.load(core, user_id)
+
+    from groupware.web import auth, home
+
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(home.bp)
+
+    @app.context_processor
+    def _globals() -> dict[str, Any]:
+        return {"institution": config.server.institution_name, "get_locale": get_locale}
+
+    @app.before_request
+    def _request_id() -> None:
+        g.request_id = secrets.token_hex(6)
+        session.permanent = True
+
+    @app.after_request
+    def _security_headers(response: Any) -> Any:
+        headers = response.headers
+        headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Referrer-Policy", "same-origin")
+        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        if request.is_secure:
+            headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        if response.mimetype == "text/html":
+            headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    @app.errorhandler(CSRFError)
+    def _csrf_error(_exc: CSRFError) -> tuple[str, int]:
+        return render_template("error.html", code=400, reason="csrf"), 400
+
+    @app.errorhandler(404)
+    def _not_found(_exc: Exception) -> tuple[str, int]:
+        return render_template("error.html", code=404, reason="not_found"), 404
+
+    @app.errorhandler(413)
+    def _too_large(_exc: Exception) -> tuple[str, int]:
+        return render_template("error.html", code=413, reason="too_large"), 413
+
+    @app.errorhandler(500)
+    def _server_error(_exc: Exception) -> tuple[str, int]:
+        return render_template("error.html", code=500, reason="server"), 500
+
+    return app
+
+
+def create_wsgi(core: Core, dav_app: Any, collections: collections_provider) -> Any:
+    """The single HTTP application: the portal at ``/``, DAV at ``/dav``."""
+    portal = create_app(core, collections)
+    application: Any = DispatcherMiddleware(portal.wsgi_app, {"/dav": dav_app})
+    if core.config.http.trusted_proxy_count:
+        count = core.config.http.trusted_proxy_count
+        application = ProxyFix(
+            application, x_for=count, x_proto=count, x_host=count, x_prefix=count
+        )
+    portal.wsgi_app = application  # type: ignore[method-assign]
+    return portal

@@ -1,0 +1,208 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Sign in, forced password change, sign out, language choice."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user, login_required, login_user, logout_user
+from flask_wtf import FlaskForm
+from werkzeug.wrappers import Response
+from wtforms import HiddenField, PasswordField, SelectField, StringField
+from wtforms.validators import DataRequired, EqualTo, Length
+
+from groupware.core import passwords
+from groupware.core.auth import Outcome
+from groupware.errors import PasswordPolicyError
+from groupware.web.context import PortalUser, services
+
+bp = Blueprint("auth", __name__)
+
+# Endpoints a person who must change their password may still reach.
+OPEN_ENDPOINTS = frozenset(
+    {
+        "auth.login",
+        "auth.logout",
+        "auth.change_password",
+        "auth.set_language",
+        "static",
+        "home.well_known",
+    }
+)
+
+
+class LoginForm(FlaskForm):
+    """Identifier (address or its local part) and password or NUMEN."""
+
+    identifier = StringField(_l("Identifier"), validators=[DataRequired(), Length(max=255)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=1024)])
+    next = HiddenField()
+
+
+class ChangePasswordForm(FlaskForm):
+    """Current secret, new password twice."""
+
+    current = PasswordField(_l("Current password"), validators=[DataRequired(), Length(max=1024)])
+    new = PasswordField(_l("New password"), validators=[DataRequired(), Length(max=1024)])
+    confirm = PasswordField(
+        _l("New password, again"),
+        validators=[DataRequired(), EqualTo("new", message=_l("The two new passwords differ."))],
+    )
+
+
+class LanguageForm(FlaskForm):
+    """The language switch in every page's header."""
+
+    language = SelectField(choices=[("fr", "Français"), ("en", "English")])
+    next = HiddenField()
+
+
+def policy_message(problem: str, min_length: int) -> str:
+    """A policy problem key as a sentence in the user's language."""
+    messages = {
+        passwords.TOO_SHORT: _("The password must have at least %(n)d characters.", n=min_length),
+        passwords.CONTAINS_NUMEN: _("The password must not contain your NUMEN."),
+        passwords.CONTAINS_NAME: _("The password must not contain your first or last name."),
+        passwords.CONTAINS_BIRTH_DATE: _("The password must not contain your birth date."),
+    }
+    return messages.get(problem, problem)
+
+
+def _safe_next(target: str | None) -> str:
+    # Only paths on this site: no scheme, no host, no protocol-relative "//".
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return url_for("home.index")
+
+
+@bp.before_app_request
+def _force_password_change() -> Response | None:
+    if (
+        current_user.is_authenticated
+        and current_user.person.must_change_password
+        and request.endpoint not in OPEN_ENDPOINTS
+    ):
+        return redirect(url_for("auth.change_password"))
+    return None
+
+
+@bp.app_context_processor
+def _language_form() -> dict[str, Any]:
+    form = LanguageForm(prefix="lang")
+    form.language.data = session.get("language") or ""
+    form.next.data = request.full_path.rstrip("?") if request.method == "GET" else "/"
+    return {"language_form": form}
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Response | str | tuple[str, int]:
+    """The sign-in page."""
+    if current_user.is_authenticated:
+        return redirect(url_for("home.index"))
+    form = LoginForm()
+    if request.method == "GET":
+        form.next.data = request.args.get("next", "")
+    status = 200
+    if form.validate_on_submit():
+        core = services().core
+        result = core.authenticator.authenticate(
+            form.identifier.data or "",
+            form.password.data or "",
+            protocol="web",
+            client=request.remote_addr or "",
+        )
+        if result.outcome is Outcome.OK and result.person is not None:
+            language = session.get("language")
+            session.clear()  # a new session at login: no fixation
+            if language:
+                session["language"] = language
+            login_user(PortalUser(result.person))
+            if result.person.must_change_password:
+                return redirect(url_for("auth.change_password"))
+            return redirect(_safe_next(form.next.data))
+        status = 429 if result.outcome is Outcome.THROTTLED else 401
+        if result.outcome is Outcome.THROTTLED:
+            flash(_("Too many failed attempts. Wait a few minutes before trying again."), "error")
+        elif result.outcome is Outcome.DISABLED:
+            flash(_("This account is disabled. Contact your school's administration."), "error")
+        else:
+            flash(_("Wrong identifier or password."), "error")
+    elif request.method == "POST":
+        status = 400
+    return render_template("auth/login.html", form=form), status
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@login_required
+def change_password() -> Response | str | tuple[str, int]:
+    """Choose a new password (forced at first login)."""
+    form = ChangePasswordForm()
+    core = services().core
+    person = current_user.person
+    min_length = core.config.accounts.min_password_length
+    status = 200
+    if form.validate_on_submit():
+        check = core.authenticator.authenticate(
+            person.login, form.current.data or "", protocol="web", client=request.remote_addr or ""
+        )
+        if check.person is None or check.person.id != person.id or not check.is_ok:
+            form.current.errors.append(_("The current password is wrong."))  # type: ignore[attr-defined]
+            status = 400
+        else:
+            try:
+                updated = core.directory.set_password(
+                    person.login,
+                    form.new.data or "",
+                    actor=person.login,
+                    client=request.remote_addr or "",
+                    protocol="web",
+                )
+            except PasswordPolicyError as exc:
+                for problem in exc.problems:
+                    form.new.errors.append(policy_message(problem, min_length))  # type: ignore[attr-defined]
+                status = 400
+            else:
+                language = session.get("language")
+                session.clear()
+                if language:
+                    session["language"] = language
+                login_user(PortalUser(updated))
+                flash(_("Your password has been changed."), "success")
+                return redirect(url_for("home.index"))
+    elif request.method == "POST":
+        status = 400
+    return (
+        render_template(
+            "auth/change_password.html",
+            form=form,
+            forced=person.must_change_password,
+            min_length=min_length,
+        ),
+        status,
+    )
+
+
+@bp.route("/logout", methods=["POST"])
+def logout() -> Response:
+    """Sign out (POST only, with the CSRF token)."""
+    language = session.get("language")
+    logout_user()
+    session.clear()
+    if language:
+        session["language"] = language
+    flash(_("You are signed out."), "success")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/language", methods=["POST"])
+def set_language() -> Response:
+    """Switch the portal's language."""
+    form = LanguageForm(prefix="lang")
+    if form.validate_on_submit() and form.language.data in ("fr", "en"):
+        session["language"] = form.language.data
+        if current_user.is_authenticated:
+            services().core.directory.set_language(current_user.person.login, form.language.data)
+    return redirect(_safe_next(form.next.data))

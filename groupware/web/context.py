@@ -1,0 +1,63 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Typed access to the services the portal was built with, and the session user."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app
+from flask_login import UserMixin
+
+from groupware.core.directory import Person
+from groupware.core.services import Core
+
+# A callable listing a person's DAV collections (supplied by the composition root).
+collections_provider = Callable[[Person], list[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class PortalServices:
+    """What ``create_app`` received, read through :func:`services`."""
+
+    core: Core
+    collections: collections_provider
+
+
+def services() -> PortalServices:
+    """The services of the running app."""
+    found = current_app.extensions["groupware"]
+    assert isinstance(found, PortalServices)
+    return found
+
+
+class PortalUser(UserMixin):
+    """A logged-in person.
+
+    The session id includes the credential version, so a password change or an
+    administrator's lock ends every other session of that person.
+    """
+
+    def __init__(self, person: Person) -> None:
+        self.person = person
+
+    def get_id(self) -> str:
+        """``<person id>:<credential version>``."""
+        return f"{self.person.id}:{self.person.credential_version}"
+
+    @property
+    def is_active(self) -> bool:
+        """Disabled accounts cannot use the portal."""
+        return self.person.is_active
+
+    @classmethod
+    def load(cls, core: Core, user_id: str) -> PortalUser | None:
+        """The user of a session id, or None when it no longer holds."""
+        person_part, _sep, version_part = user_id.partition(":")
+        if not person_part.isdigit() or not version_part.isdigit():
+            return None
+        person = core.directory.by_id(int(person_part))
+        if person is None or person.credential_version != int(version_part) or not person.is_active:
+            return None
+        return cls(person)

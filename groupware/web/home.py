@@ -1,0 +1,42 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The home page: the person's calendars and address books with client set-up URLs."""
+
+from __future__ import annotations
+
+from flask import Blueprint, redirect, render_template, request
+from flask_login import current_user, login_required
+from werkzeug.wrappers import Response
+
+from groupware.web.context import services
+
+bp = Blueprint("home", __name__)
+
+
+def base_url() -> str:
+    """The portal's public base URL, configured or from the request."""
+    configured = services().core.config.server.public_url
+    return (configured or request.host_url).rstrip("/")
+
+
+@bp.route("/")
+@login_required
+def index() -> str:
+    """Calendars and address books, with the exact URLs to paste into a client."""
+    person = current_user.person
+    collections = services().collections(person)
+    base = base_url()
+    return render_template(
+        "home/index.html",
+        person=person,
+        base=base,
+        principal_url=f"{base}/dav/{person.login}/",
+        calendars=[c for c in collections if c.kind == "calendar"],
+        addressbooks=[c for c in collections if c.kind == "addressbook"],
+    )
+
+
+@bp.route("/.well-known/caldav", methods=["GET", "PROPFIND", "HEAD", "OPTIONS"])
+@bp.route("/.well-known/carddav", methods=["GET", "PROPFIND", "HEAD", "OPTIONS"])
+def well_known() -> Response:
+    """RFC 6764 §5: the context path of CalDAV and CardDAV is ``/dav/``."""
+    return redirect("/dav/", code=301)
