@@ -14,7 +14,7 @@ import logging
 import signal
 import ssl
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
 from typing import Any, Final
 
@@ -104,10 +104,17 @@ def _stop_server(server: wsgi.Server, thread: threading.Thread) -> None:
 async def run(
     config: Config,
     only: frozenset[str],
-    ready: asyncio.Event | None = None,
+    *,
+    on_ready: Callable[[Mapping[str, tuple[str, int]]], None] | None = None,
     stop: asyncio.Event | None = None,
-) -> Mapping[str, tuple[str, int]]:
+) -> None:
     """Run the chosen services until SIGTERM/SIGINT (or ``stop`` is set).
+
+    Args:
+        config: the configuration.
+        only: the services to run.
+        on_ready: called with the live listener addresses once all are bound.
+        stop: set it to stop (tests); signals set it too.
 
     Raises:
         ConfigError: a listener cannot be bound or a service is unavailable.
@@ -131,7 +138,8 @@ async def run(
             addresses.update(http.addresses)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
+            # Signal handlers only exist in the main thread (tests run us elsewhere).
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(signum, stop.set)
         log.info(
             "groupware.started services=%s domain=%s data=%s",
@@ -139,9 +147,8 @@ async def run(
             config.server.domain,
             config.data_dir,
         )
-        if ready is not None:
-            ready.set()
+        if on_ready is not None:
+            on_ready(addresses)
         await stop.wait()
         log.info("groupware.stopping")
     log.info("groupware.stopped")
-    return addresses

@@ -11,8 +11,8 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
-from wtforms import HiddenField, PasswordField, SelectField, StringField
-from wtforms.validators import DataRequired, EqualTo, Length
+from wtforms import HiddenField, PasswordField, StringField
+from wtforms.validators import AnyOf, DataRequired, EqualTo, Length
 
 from groupware.core import passwords
 from groupware.core.auth import Outcome
@@ -56,7 +56,7 @@ class ChangePasswordForm(FlaskForm):
 class LanguageForm(FlaskForm):
     """The language switch in every page's header."""
 
-    language = SelectField(choices=[("fr", "Français"), ("en", "English")])
+    language = StringField(validators=[AnyOf(("fr", "en"))])
     next = HiddenField()
 
 
