@@ -41,6 +41,14 @@ from groupware.core.directory import Directory, Person
 log = logging.getLogger(__name__)
 
 PORTAL: str = "web"
+#: The portal's own identity: with SASL PLAIN and an authorization identity, it acts
+#: for the signed-in user over IMAP and SMTP, so the portal never keeps a password.
+PORTAL_IDENTITY: str = "groupware-portal"
+
+
+def portal_password(secret: bytes) -> str:
+    """The portal's credential, derived from the server secret (never stored)."""
+    return hmac.new(secret, b"groupware portal credential v1", hashlib.sha256).hexdigest()
 
 
 class Outcome(enum.Enum):
@@ -93,6 +101,7 @@ class Authenticator:
         self._clock = clock
         self._sleep = sleep
         self._cache_key = hmac.new(secret, b"groupware auth cache v1", hashlib.sha256).digest()
+        self._portal_password = portal_password(secret)
         # (person id, keyed hash of secret) -> (credential_version, expiry monotonic)
         self._cache: dict[tuple[int, bytes], tuple[int, float]] = {}
         self._cache_lock = threading.Lock()
@@ -111,8 +120,12 @@ class Authenticator:
                 only the portal accepts an account that must change its password.
             client: the client's address, for throttling and audit.
         """
-        account = identifier.strip().lower()[:255]
+        typed = identifier.strip().lower()[:255]
         client = client[:64]
+        # The lookup is cheap (an indexed query); the secret check is what throttling
+        # protects. Counting per person means no spelling or alias gets its own count.
+        person = self._directory.find(typed)
+        account = person.login if person is not None else typed
         failures = self._failures(account, client)
         if failures >= self._config.max_failures_count:
             self._audit.record(
@@ -127,7 +140,6 @@ class Authenticator:
         if failures >= self._config.delay_after_failures_count:
             self._sleep(self._config.failure_delay_seconds)
 
-        person = self._directory.find(account)
         if person is None or not secret or not self._secret_matches(person, secret):
             self._count_failure(account, client)
             self._audit.record(
@@ -154,6 +166,58 @@ class Authenticator:
             protocol=protocol,
             client=client,
             outcome="ok" if outcome is Outcome.OK else outcome.value,
+        )
+        return AuthResult(outcome, person)
+
+    def authenticate_for(
+        self, identifier: str, secret: str, authzid: str, *, protocol: str, client: str
+    ) -> AuthResult:
+        """A login acting for ``authzid``: allowed for the portal's own credential only.
+
+        The result's person is the user acted for; the audit names both.
+        """
+        account = identifier.strip().lower()[:255]
+        client = client[:64]
+        if self._failures(account, client) >= self._config.max_failures_count:
+            self._audit.record(
+                "login.throttled",
+                actor=account,
+                subject=authzid,
+                protocol=protocol,
+                client=client,
+                outcome="refused",
+            )
+            return AuthResult(Outcome.THROTTLED)
+        is_portal = account == PORTAL_IDENTITY and hmac.compare_digest(
+            secret.encode(), self._portal_password.encode()
+        )
+        person = self._directory.find(authzid) if is_portal else None
+        if person is None:
+            self._count_failure(account, client)
+            self._audit.record(
+                "login.failed",
+                actor=account,
+                subject=authzid,
+                protocol=protocol,
+                client=client,
+                outcome="refused",
+                detail="acting_for",
+            )
+            return AuthResult(Outcome.BAD_CREDENTIALS)
+        if not person.is_active:
+            outcome = Outcome.DISABLED
+        elif person.must_change_password:
+            outcome = Outcome.MUST_CHANGE_PASSWORD
+        else:
+            outcome = Outcome.OK
+        self._audit.record(
+            "login.ok" if outcome is Outcome.OK else "login.refused",
+            actor=PORTAL_IDENTITY,
+            subject=person.login,
+            protocol=protocol,
+            client=client,
+            outcome="ok" if outcome is Outcome.OK else outcome.value,
+            detail="acting_for",
         )
         return AuthResult(outcome, person)
 

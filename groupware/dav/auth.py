@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Radicale auth plugin: accepts only logins our front (``dav.service``) vouched for.
 
-Credentials are checked once, by ``core.auth`` in :class:`groupware.dav.service.DavFront`,
+Credentials are checked once, by ``core.auth`` in :class:`groupware.dav.service.DavService`,
 which can answer precise refusals (must change password, throttled) that a
 Radicale plugin cannot. The front hands Radicale a single-use ticket through the
 WSGI environ; this plugin redeems it. A request that did not pass through the
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import secrets
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 from radicale.auth import BaseAuth
@@ -39,6 +40,16 @@ class TicketBook:
         with self._lock:
             return self._tickets.pop(ticket, "")
 
+    def discard(self, ticket: str) -> None:
+        """Forget ``ticket`` whether or not it was redeemed."""
+        with self._lock:
+            self._tickets.pop(ticket, None)
+
+    def __len__(self) -> int:
+        """How many tickets are issued and not yet redeemed or discarded."""
+        with self._lock:
+            return len(self._tickets)
+
 
 class Auth(BaseAuth):
     """Radicale's auth hook; the class name is what Radicale's loader expects."""
@@ -47,7 +58,7 @@ class Auth(BaseAuth):
         super().__init__(configuration)
         self._book = tickets
 
-    def get_external_login(self, environ: dict[str, Any]) -> tuple[str, str] | tuple[()]:
+    def get_external_login(self, environ: Mapping[str, Any]) -> tuple[str, str] | tuple[()]:
         """The vouched user and ticket, or anonymous."""
         user = environ.get(USER_ENVIRON_KEY, "")
         ticket = environ.get(TICKET_ENVIRON_KEY, "")

@@ -2,9 +2,10 @@
 """The DAV front: WSGI app mounted at ``/dav`` in front of Radicale.
 
 It authenticates HTTP Basic credentials through ``core.auth`` (throttling, audit,
-"must change password" refusal with a readable message), creates each account's
-default calendar and address book on first use, and hands the request to Radicale
-with a single-use ticket (see ``dav.auth``).
+"must change password" refusal with a readable message), asks anonymous requests
+to authenticate, screens the body (``dav.guard``), creates each account's default
+calendar and address book on first use, and hands the request to Radicale with a
+single-use ticket (see ``dav.auth``).
 
 RFC 4791 (CalDAV), RFC 6352 (CardDAV), RFC 6764 (discovery: the portal redirects
 ``/.well-known/caldav|carddav`` here).
@@ -25,7 +26,7 @@ import radicale
 from groupware.config import Config
 from groupware.core.auth import MUST_CHANGE_MESSAGE, Authenticator, Outcome
 from groupware.core.directory import Directory, Person
-from groupware.dav import radicale_config
+from groupware.dav import guard, radicale_config
 from groupware.dav.auth import TICKET_ENVIRON_KEY, USER_ENVIRON_KEY, TicketBook
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,12 @@ DEFAULT_NAMES: Final = {
     "en": {CALENDAR_NAME: "Personal calendar", ADDRESSBOOK_NAME: "Personal contacts"},
 }
 REALM: Final = "groupware"
+#: What each refused login outcome is told (throttling has its own answer, with Retry-After).
+_LOGIN_REFUSALS: Final = {
+    Outcome.MUST_CHANGE_PASSWORD: ("403 Forbidden", MUST_CHANGE_MESSAGE),
+    Outcome.DISABLED: ("403 Forbidden", "This account is disabled."),
+    Outcome.BAD_CREDENTIALS: ("401 Unauthorized", "Wrong login or password."),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,10 +62,18 @@ class CollectionInfo:
 class DavService:
     """Radicale plus our front, and the storage operations the portal needs."""
 
-    def __init__(self, config: Config, directory: Directory, authenticator: Authenticator) -> None:
+    def __init__(
+        self,
+        config: Config,
+        directory: Directory,
+        authenticator: Authenticator,
+        tickets: TicketBook | None = None,
+    ) -> None:
         self._directory = directory
         self._authenticator = authenticator
-        self._tickets = TicketBook()
+        self._tickets = tickets if tickets is not None else TicketBook()
+        self._max_resource_bytes = config.dav.max_resource_bytes
+        self._retry_after_seconds = config.auth.lockout_seconds
         config.path(config.dav.storage_folder).mkdir(parents=True, exist_ok=True)
         self._radicale = radicale.Application(radicale_config.build(config, self._tickets))
         # Radicale's storage object, shared so that its locks cover our writes too.
@@ -74,34 +89,57 @@ class DavService:
         """Serve one request under ``/dav``."""
         environ.pop(USER_ENVIRON_KEY, None)
         environ.pop(TICKET_ENVIRON_KEY, None)
+        # Radicale takes a client-sent X-Script-Name as the prefix of every href it
+        # writes; our prefix is SCRIPT_NAME, set by our own WSGI stack (and ProxyFix).
+        environ.pop("HTTP_X_SCRIPT_NAME", None)
         header = environ.get("HTTP_AUTHORIZATION", "")
-        if header:
-            credentials = _basic_credentials(header)
-            if credentials is None:
-                return _refuse(
-                    start_response, "401 Unauthorized", "Malformed Authorization header."
-                )
-            identifier, secret = credentials
-            result = self._authenticator.authenticate(
-                identifier, secret, protocol="dav", client=environ.get("REMOTE_ADDR", "")
+        if not header:
+            if environ.get("REQUEST_METHOD") == "OPTIONS":
+                return self._radicale(environ, start_response)
+            # Fail closed: Radicale would answer some methods (POST, unknown ones,
+            # GET of its root) without asking anonymous clients to authenticate.
+            return _refuse(start_response, "401 Unauthorized", "Authentication required.")
+        credentials = _basic_credentials(header)
+        if credentials is None:
+            return _refuse(start_response, "401 Unauthorized", "Malformed Authorization header.")
+        identifier, secret = credentials
+        result = self._authenticator.authenticate(
+            identifier, secret, protocol="dav", client=environ.get("REMOTE_ADDR", "")
+        )
+        if result.outcome is Outcome.THROTTLED:
+            return _refuse(
+                start_response,
+                "429 Too Many Requests",
+                "Too many failed logins: try again later.",
+                retry_after_seconds=self._retry_after_seconds,
             )
-            if result.outcome is Outcome.THROTTLED:
-                return _refuse(
-                    start_response,
-                    "429 Too Many Requests",
-                    "Too many failed logins: try again later.",
-                    retry_after=True,
-                )
-            if result.outcome is Outcome.MUST_CHANGE_PASSWORD:
-                return _refuse(start_response, "403 Forbidden", MUST_CHANGE_MESSAGE)
-            if result.outcome is Outcome.DISABLED:
-                return _refuse(start_response, "403 Forbidden", "This account is disabled.")
-            if not result.is_ok or result.person is None:
-                return _refuse(start_response, "401 Unauthorized", "Wrong login or password.")
-            self.ensure_defaults(result.person)
-            environ[USER_ENVIRON_KEY] = result.person.login
-            environ[TICKET_ENVIRON_KEY] = self._tickets.issue(result.person.login)
-        return self._radicale(environ, start_response)
+        if not result.is_ok or result.person is None:
+            status, message = _LOGIN_REFUSALS.get(
+                result.outcome, _LOGIN_REFUSALS[Outcome.BAD_CREDENTIALS]
+            )
+            return _refuse(start_response, status, message)
+        refusal = guard.screen(environ, self._max_resource_bytes)
+        if refusal is not None:
+            log.warning(
+                "dav.request.refused user=%s method=%s status=%s",
+                result.person.login,
+                environ.get("REQUEST_METHOD", ""),
+                refusal.status,
+            )
+            return _refuse(
+                start_response, refusal.status, refusal.body, content_type=refusal.content_type
+            )
+        self.ensure_defaults(result.person)
+        ticket = self._tickets.issue(result.person.login)
+        environ[USER_ENVIRON_KEY] = result.person.login
+        environ[TICKET_ENVIRON_KEY] = ticket
+        try:
+            # Radicale answers in full before returning (a list of bytes).
+            return self._radicale(environ, start_response)
+        finally:
+            # Radicale answers some requests (unknown method, .well-known, bad path)
+            # without asking our auth plugin, which would leave the ticket behind.
+            self._tickets.discard(ticket)
 
     # --- storage operations ----------------------------------------------------------
 
@@ -170,16 +208,18 @@ def _basic_credentials(header: str) -> tuple[str, str] | None:
 
 
 def _refuse(
-    start_response: Callable[..., Any], status: str, message: str, *, retry_after: bool = False
+    start_response: Callable[..., Any],
+    status: str,
+    message: str | bytes,
+    *,
+    content_type: str = "text/plain; charset=utf-8",
+    retry_after_seconds: int | None = None,
 ) -> list[bytes]:
-    body = (message + "\n").encode()
-    headers = [
-        ("Content-Type", "text/plain; charset=utf-8"),
-        ("Content-Length", str(len(body))),
-    ]
+    body = message if isinstance(message, bytes) else (message + "\n").encode()
+    headers = [("Content-Type", content_type), ("Content-Length", str(len(body)))]
     if status.startswith("401"):
         headers.append(("WWW-Authenticate", f'Basic realm="{REALM}", charset="UTF-8"'))
-    if retry_after:
-        headers.append(("Retry-After", "900"))
+    if retry_after_seconds is not None:
+        headers.append(("Retry-After", str(retry_after_seconds)))
     start_response(status, headers)
     return [body]

@@ -10,10 +10,12 @@ from typing import Any
 from flask import Flask, g, render_template, request, session
 from flask.sessions import SecureCookieSessionInterface
 from flask_babel import Babel, get_locale
-from flask_login import LoginManager
+from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.wrappers import Response
 
 from groupware.core.services import Core
 from groupware.web.context import PortalServices, PortalUser, collections_provider
@@ -21,6 +23,15 @@ from groupware.web.context import PortalServices, PortalUser, collections_provid
 log = logging.getLogger(__name__)
 
 LANGUAGES = ("fr", "en")
+# Error pages: the status codes that get a sentence of their own (see error.html).
+ERROR_REASONS = {
+    400: "bad_request",
+    403: "forbidden",
+    404: "not_found",
+    405: "not_allowed",
+    413: "too_large",
+    429: "too_many",
+}
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
@@ -36,10 +47,17 @@ class _SessionInterface(SecureCookieSessionInterface):
 
 
 def select_locale() -> str:
-    """The session's choice, else the browser's, else French."""
+    """The language of this request.
+
+    An explicit choice from the language menu (kept in the session) comes first,
+    then the signed-in person's language (recorded on the account, see
+    ``auth.remember_language``), then the browser's preference, else French.
+    """
     chosen = session.get("language")
     if chosen in LANGUAGES:
         return str(chosen)
+    if current_user.is_authenticated and current_user.person.language in LANGUAGES:
+        return str(current_user.person.language)
     return request.accept_languages.best_match(LANGUAGES) or "fr"
 
 
@@ -68,7 +86,9 @@ def create_app(core: Core, collections: collections_provider) -> Flask:
     login_manager = LoginManager(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = None  # type: ignore[assignment]
-    login_manager.session_protection = "strong"
+    # Sessions are permanent (idle timeout) and re-created at sign-in: "basic" marks a
+    # changed client as not fresh; "strong" would do no more with permanent sessions.
+    login_manager.session_protection = "basic"
 
     @login_manager.user_loader
     def load_user(user_id: str) -> PortalUser | None:
@@ -86,7 +106,10 @@ def create_app(core: Core, collections: collections_provider) -> Flask:
     @app.before_request
     def _request_id() -> None:
         g.request_id = secrets.token_hex(6)
-        session.permanent = True
+        # Idle timeout for signed-in sessions; anonymous replies (DAV discovery
+        # redirects among them) set no cookie at all.
+        if current_user.is_authenticated:
+            session.permanent = True
 
     @app.after_request
     def _security_headers(response: Any) -> Any:
@@ -107,13 +130,15 @@ def create_app(core: Core, collections: collections_provider) -> Flask:
     def _csrf_error(_exc: CSRFError) -> tuple[str, int]:
         return render_template("error.html", code=400, reason="csrf"), 400
 
-    @app.errorhandler(404)
-    def _not_found(_exc: Exception) -> tuple[str, int]:
-        return render_template("error.html", code=404, reason="not_found"), 404
-
-    @app.errorhandler(413)
-    def _too_large(_exc: Exception) -> tuple[str, int]:
-        return render_template("error.html", code=413, reason="too_large"), 413
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Response:
+        # Werkzeug's own page is English-only; keep its status and headers (Allow on 405).
+        response = exc.get_response()
+        code = exc.code or 500
+        page = render_template("error.html", code=code, reason=ERROR_REASONS.get(code, "other"))
+        response.set_data(page)
+        response.mimetype = "text/html"
+        return response
 
     @app.errorhandler(500)
     def _server_error(_exc: Exception) -> tuple[str, int]:

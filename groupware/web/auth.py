@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
+from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
@@ -15,7 +17,8 @@ from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import AnyOf, DataRequired, EqualTo, Length
 
 from groupware.core import passwords
-from groupware.core.auth import Outcome
+from groupware.core.auth import AuthResult, Outcome
+from groupware.core.directory import Person
 from groupware.errors import PasswordPolicyError
 from groupware.web.context import PortalUser, services
 
@@ -30,8 +33,11 @@ OPEN_ENDPOINTS = frozenset(
         "auth.set_language",
         "static",
         "home.well_known",
+        "home.root_propfind",
     }
 )
+# Pages a language switch posted from may be shown again with a GET.
+_REDISPLAYABLE: Final = frozenset({"auth.login", "auth.change_password"})
 
 
 class LoginForm(FlaskForm):
@@ -62,7 +68,7 @@ class LanguageForm(FlaskForm):
 
 def policy_message(problem: str, min_length: int) -> str:
     """A policy problem key as a sentence in the user's language."""
-    messages = {
+    messages: dict[str, str] = {
         passwords.TOO_SHORT: _("The password must have at least %(n)d characters.", n=min_length),
         passwords.CONTAINS_NUMEN: _("The password must not contain your NUMEN."),
         passwords.CONTAINS_NAME: _("The password must not contain your first or last name."),
@@ -72,16 +78,70 @@ def policy_message(problem: str, min_length: int) -> str:
 
 
 def _safe_next(target: str | None) -> str:
-    # Only paths on this site: no scheme, no host, no protocol-relative "//".
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
+    r"""``target`` when it is a path on this site, else the home page.
+
+    Refused: schemes and hosts (``https://evil.example``), protocol-relative
+    ``//evil.example``, backslashes (``/\evil.example``, which browsers read as
+    ``//``), and any control character or blank, which browsers strip before
+    resolving (``/<TAB>/evil.example`` would become ``//evil.example``).
+    """
+    if (
+        target
+        and target.startswith("/")
+        and not target.startswith("//")
+        and "\\" not in target
+        and all(ch.isprintable() and not ch.isspace() for ch in target)
+    ):
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc:
+            return target
     return url_for("home.index")
+
+
+def _throttled_message() -> str:
+    return str(_("Too many failed attempts. Wait a few minutes before trying again."))
+
+
+def _login_failure_message(result: AuthResult) -> str:
+    if result.outcome is Outcome.THROTTLED:
+        return _throttled_message()
+    if result.outcome is Outcome.DISABLED:
+        return str(_("This account is disabled. Contact your school's administration."))
+    return str(_("Wrong identifier or password."))
+
+
+def _start_session(person: Person) -> None:
+    """A new session for ``person`` (no fixation), keeping the language choice."""
+    language = session.get("language")
+    session.clear()
+    if language:
+        session["language"] = language
+    session.permanent = True  # the idle timeout applies from the first response
+    login_user(PortalUser(person))
+
+
+def remember_language(person: Person) -> None:
+    """Record the portal's language on the account at sign-in.
+
+    The account's language names the default calendar and address book (created
+    on the first visit of the home page) and serves the portal on other devices.
+    An explicit choice from the language menu is always recorded; the language
+    the browser negotiated is recorded only while the account has never been
+    used (first sign-in with the NUMEN or a temporary password), so a borrowed
+    computer does not change an established account.
+    """
+    chosen = session.get("language")
+    wanted = chosen or (str(get_locale()) if person.must_change_password else None)
+    if wanted in ("fr", "en") and wanted != person.language:
+        services().core.directory.set_language(person.login, wanted)
 
 
 @bp.before_app_request
 def _force_password_change() -> Response | None:
+    # Unknown URLs and wrong methods keep their 404/405 (routing_exception is set).
     if (
-        current_user.is_authenticated
+        request.routing_exception is None
+        and current_user.is_authenticated
         and current_user.person.must_change_password
         and request.endpoint not in OPEN_ENDPOINTS
     ):
@@ -93,7 +153,12 @@ def _force_password_change() -> Response | None:
 def _language_form() -> dict[str, Any]:
     form = LanguageForm(prefix="lang")
     form.language.data = session.get("language") or ""
-    form.next.data = request.full_path.rstrip("?") if request.method == "GET" else "/"
+    if request.method == "GET":
+        form.next.data = request.full_path.rstrip("?")
+    elif request.endpoint in _REDISPLAYABLE:
+        form.next.data = request.path
+    else:
+        form.next.data = "/"
     return {"language_form": form}
 
 
@@ -115,21 +180,13 @@ def login() -> Response | str | tuple[str, int]:
             client=request.remote_addr or "",
         )
         if result.outcome is Outcome.OK and result.person is not None:
-            language = session.get("language")
-            session.clear()  # a new session at login: no fixation
-            if language:
-                session["language"] = language
-            login_user(PortalUser(result.person))
+            remember_language(result.person)
+            _start_session(result.person)
             if result.person.must_change_password:
                 return redirect(url_for("auth.change_password"))
             return redirect(_safe_next(form.next.data))
         status = 429 if result.outcome is Outcome.THROTTLED else 401
-        if result.outcome is Outcome.THROTTLED:
-            flash(_("Too many failed attempts. Wait a few minutes before trying again."), "error")
-        elif result.outcome is Outcome.DISABLED:
-            flash(_("This account is disabled. Contact your school's administration."), "error")
-        else:
-            flash(_("Wrong identifier or password."), "error")
+        flash(_login_failure_message(result), "error")
     elif request.method == "POST":
         status = 400
     return render_template("auth/login.html", form=form), status
@@ -148,7 +205,10 @@ def change_password() -> Response | str | tuple[str, int]:
         check = core.authenticator.authenticate(
             person.login, form.current.data or "", protocol="web", client=request.remote_addr or ""
         )
-        if check.person is None or check.person.id != person.id or not check.is_ok:
+        if check.outcome is Outcome.THROTTLED:
+            form.current.errors.append(_throttled_message())  # type: ignore[attr-defined]
+            status = 429
+        elif check.person is None or check.person.id != person.id or not check.is_ok:
             form.current.errors.append(_("The current password is wrong."))  # type: ignore[attr-defined]
             status = 400
         else:
@@ -165,11 +225,8 @@ def change_password() -> Response | str | tuple[str, int]:
                     form.new.errors.append(policy_message(problem, min_length))  # type: ignore[attr-defined]
                 status = 400
             else:
-                language = session.get("language")
-                session.clear()
-                if language:
-                    session["language"] = language
-                login_user(PortalUser(updated))
+                # The credential version moved on: every other session has ended.
+                _start_session(updated)
                 flash(_("Your password has been changed."), "success")
                 return redirect(url_for("home.index"))
     elif request.method == "POST":

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from flask import Blueprint, redirect, render_template, request
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
@@ -10,6 +12,14 @@ from werkzeug.wrappers import Response
 from groupware.web.context import services
 
 bp = Blueprint("home", __name__)
+
+
+@dataclass(frozen=True, slots=True)
+class CollectionLink:
+    """A calendar or address book as the home page shows it."""
+
+    display_name: str
+    url: str  # the full URL to paste into a CalDAV/CardDAV client
 
 
 def base_url() -> str:
@@ -25,18 +35,27 @@ def index() -> str:
     person = current_user.person
     collections = services().collections(person)
     base = base_url()
+    links: dict[str, list[CollectionLink]] = {"calendar": [], "addressbook": []}
+    for collection in collections:
+        if collection.kind in links:
+            url = f"{base}/dav{collection.path}"
+            links[collection.kind].append(CollectionLink(collection.display_name, url))
     return render_template(
         "home/index.html",
         person=person,
-        base=base,
+        server_url=f"{base}/",
         principal_url=f"{base}/dav/{person.login}/",
-        calendars=[c for c in collections if c.kind == "calendar"],
-        addressbooks=[c for c in collections if c.kind == "addressbook"],
+        calendars=links["calendar"],
+        addressbooks=links["addressbook"],
     )
 
 
+@bp.route("/", methods=["PROPFIND"], endpoint="root_propfind")
 @bp.route("/.well-known/caldav", methods=["GET", "PROPFIND", "HEAD", "OPTIONS"])
 @bp.route("/.well-known/carddav", methods=["GET", "PROPFIND", "HEAD", "OPTIONS"])
 def well_known() -> Response:
-    """RFC 6764 §5: the context path of CalDAV and CardDAV is ``/dav/``."""
+    """RFC 6764 §5: the context path of CalDAV and CardDAV is ``/dav/``.
+
+    A PROPFIND on the site root (clients given only the server address) goes there too.
+    """
     return redirect("/dav/", code=301)
