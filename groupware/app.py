@@ -22,16 +22,18 @@ from cheroot import wsgi
 from cheroot.ssl.builtin import BuiltinSSLAdapter
 
 from groupware.config import Config, Listen
+from groupware.core.events import EventBus
 from groupware.core.services import Core
 from groupware.dav.service import DavService
 from groupware.errors import ConfigError
+from groupware.mail.service import MailService
 from groupware.web import create_wsgi
 
 log = logging.getLogger(__name__)
 
 SERVICES: Final = ("http", "smtp", "imap")
 #: Services whose implementation has landed; the others are refused by name.
-AVAILABLE_SERVICES: Final = frozenset({"http"})
+AVAILABLE_SERVICES: Final = frozenset({"http", "smtp"})
 
 
 def build_http_app(core: Core) -> Any:
@@ -132,10 +134,15 @@ async def run(
     addresses: dict[str, tuple[str, int]] = {}
     async with AsyncExitStack() as stack:
         stack.callback(core.close)
+        events = EventBus()
         if "http" in only:
             http = HttpService(core)
             await http.start(stack)
             addresses.update(http.addresses)
+        if "smtp" in only:
+            mail = MailService(core, events)
+            await mail.start(stack)
+            addresses.update(mail.addresses)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             # Signal handlers only exist in the main thread (tests run us elsewhere).

@@ -156,6 +156,20 @@ class SmtpConfig:
         "Inbound SMTP listeners (env GROUPWARE_SMTP_LISTEN).",
         default=(Listen("127.0.0.1", 2525),),
     )
+    hostname: str = _doc(
+        "Name this server gives in greetings and Received: headers; empty: mail.<domain>.",
+        default="",
+    )
+    max_message_bytes: int = _doc(
+        "Largest message accepted (SIZE), enforced while receiving.", default=50 * 1024 * 1024
+    )
+    max_recipients_count: int = _doc("Most recipients in one transaction.", default=200)
+    timeout_seconds: int = _doc("Idle time after which a connection is closed.", default=300)
+    external_group_kinds: tuple[str, ...] = _doc(
+        "Kinds of group lists (school, department, role, custom) that accept mail from "
+        "outside the institution; the others only from authenticated senders.",
+        default=("school", "department", "custom"),
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

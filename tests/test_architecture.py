@@ -82,6 +82,26 @@ def test_web_imports_neither_dav_nor_mail_nor_radicale(path: Path) -> None:
     assert not bad, f"{path.relative_to(PACKAGE.parent)} imports {sorted(bad)}"
 
 
+@pytest.mark.parametrize("path", _modules("mail"), ids=lambda p: p.name)
+def test_mail_imports_neither_web_nor_dav(path: Path) -> None:
+    bad = {
+        m
+        for m in _imports(path)
+        if _is_under(
+            m,
+            (
+                "groupware.web",
+                "groupware.dav",
+                "groupware.app",
+                "groupware.cli",
+                "flask",
+                "radicale",
+            ),
+        )
+    }
+    assert not bad, f"{path.relative_to(PACKAGE.parent)} imports {sorted(bad)}"
+
+
 def test_the_walker_sees_a_forbidden_import(tmp_path: Path) -> None:
     sample = tmp_path / "sample.py"
     sample.write_text("import flask\nfrom radicale import config\n", encoding="utf-8")

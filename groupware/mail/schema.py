@@ -78,6 +78,8 @@ mail_messages = _Table(
     Column("flags", String(1024), nullable=False, default=""),  # space-separated, sorted
     Column("internal_date", DateTime(timezone=True), nullable=False),
     Column("is_recent", Boolean, nullable=False, default=True),
+    # "<spool id>:<person id>" for delivered mail: makes redelivery after a crash a no-op.
+    Column("delivery_key", String(96), nullable=True, unique=True),
     UniqueConstraint("mailbox_id", "uid", name="uq_mail_messages_mailbox_uid"),
 )
 Index("ix_mail_messages_mailbox_modseq", mail_messages.c.mailbox_id, mail_messages.c.modseq)

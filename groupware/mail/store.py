@@ -466,19 +466,35 @@ class MailStore:
         data: bytes,
         flags: Iterable[str] = (),
         internal_date: datetime | None = None,
+        delivery_key: str | None = None,
     ) -> AppendResult:
         """Store one message in a mailbox (APPEND, delivery).
+
+        Args:
+            person: the mailbox owner.
+            mailbox_name: the mailbox (INBOX in any case).
+            data: the message; line endings are normalised to CRLF.
+            flags: initial flags.
+            internal_date: defaults to now.
+            delivery_key: for delivery: a second call with the same key stores nothing
+                and returns the first result (exactly-once after a crash).
 
         Raises:
             NotFoundError: no such mailbox.
             QuotaExceededError: the person's quota would be exceeded; nothing is stored.
         """
+        if delivery_key is not None:
+            earlier = self._delivered(delivery_key)
+            if earlier is not None:
+                return earlier
         prepared = prepare(data)
         mailbox = self.get_mailbox(person.id, mailbox_name)
         self._check_quota(person, prepared.size)
         path = self.files.write(prepared.data)
         try:
-            result = self._index_new(person, mailbox, prepared, path, flags, internal_date)
+            result = self._index_new(
+                person, mailbox, prepared, path, flags, internal_date, delivery_key
+            )
         except BaseException:
             self.files.remove(path)
             raise
@@ -501,6 +517,7 @@ class MailStore:
         path: str,
         flags: Iterable[str],
         internal_date: datetime | None,
+        delivery_key: str | None = None,
     ) -> AppendResult:
         with self.engine.begin() as conn:
             charged = conn.execute(
@@ -550,9 +567,21 @@ class MailStore:
                     flags=_flags_text(normalize_flags(flags)),
                     internal_date=internal_date or datetime.now(UTC),
                     is_recent=True,
+                    delivery_key=delivery_key,
                 )
             )
         return AppendResult(mailbox.id, uidvalidity, uid)
+
+    def _delivered(self, delivery_key: str) -> AppendResult | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(mail_messages.c.mailbox_id, mail_messages.c.uid, mailboxes.c.uidvalidity)
+                .join(mailboxes, mailboxes.c.id == mail_messages.c.mailbox_id)
+                .where(mail_messages.c.delivery_key == delivery_key)
+            ).first()
+        return (
+            AppendResult(int(row.mailbox_id), int(row.uidvalidity), int(row.uid)) if row else None
+        )
 
     def _allocate(self, conn: Connection, mailbox_id: int, count: int) -> tuple[int, int, int]:
         """Reserve ``count`` UIDs and one MODSEQ: ``(first uid, modseq, uidvalidity)``."""

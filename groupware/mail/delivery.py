@@ -1,0 +1,224 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The delivery pipeline: from the spool into mailboxes.
+
+A delivery runs these steps, each its own function over a :class:`DeliveryJob`:
+
+1. :func:`add_trace_headers`: ``Return-Path:`` and ``Received:`` (RFC 5321 §4.4);
+2. :func:`resolve_recipients`: addresses, aliases and group lists (members
+   expanded, each person once);
+3. filters (Sieve, anti-spam, anti-virus) go here, between resolution and filing;
+4. :func:`file_into_inboxes`: each person's INBOX in the mail store, with a
+   delivery key so that a redelivery after a crash stores nothing twice; a person
+   over quota gets nothing and the sender a bounce (RFC 3464) — checked again here
+   because the quota may have filled since RCPT;
+5. the store publishes ``MailboxChanged``, which wakes IMAP sessions in IDLE.
+
+Blocking (files and database): the service runs it in a worker thread.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import format_datetime, make_msgid
+
+from groupware.core.audit import Audit
+from groupware.core.directory import Person
+from groupware.mail.addressing import Recipients, parse_address
+from groupware.mail.spool import SpooledMessage
+from groupware.mail.store import INBOX, MailStore, QuotaExceededError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class DeliveryJob:
+    """One spooled message on its way through the steps."""
+
+    message: SpooledMessage
+    hostname: str
+    data: bytes = b""
+    persons: dict[int, Person] = field(default_factory=dict)
+    remote: list[str] = field(default_factory=list)
+    delivered: list[str] = field(default_factory=list)
+    failures: list[tuple[str, str, str]] = field(default_factory=list)  # rcpt, status, text
+
+
+def add_trace_headers(job: DeliveryJob, _pipeline: Delivery) -> None:
+    """Prepend Return-Path and Received, as the delivering MTA must."""
+    envelope = job.message.envelope
+    when = format_datetime(datetime.fromtimestamp(envelope.received_at, UTC))
+    # RFC 3848: ESMTP, ESMTPS (TLS), ESMTPA (authenticated), ESMTPSA (both).
+    protocol = "ESMTP" + ("S" if envelope.tls else "") + ("A" if envelope.authenticated_as else "")
+    received = (
+        f"Received: from {envelope.helo or 'unknown'} ({envelope.peer})\r\n"
+        f"\tby {job.hostname} (groupware) with {protocol} id {job.message.queue_id}\r\n"
+        f"\t{'(' + envelope.tls + ') ' if envelope.tls else ''}; {when}\r\n"
+    )
+    return_path = f"Return-Path: <{envelope.mail_from}>\r\n"
+    data = job.message.data
+    while data.lower().startswith(b"return-path:"):
+        # A Return-Path from the sender is replaced by ours (RFC 5321 §4.4).
+        _line, _sep, data = data.partition(b"\n")
+    job.data = return_path.encode() + received.encode() + data
+
+
+def resolve_recipients(job: DeliveryJob, pipeline: Delivery) -> None:
+    """Local people for every local recipient; others are left for outbound."""
+    for rcpt in job.message.envelope.rcpt_tos:
+        address = parse_address(rcpt)
+        if address is None:
+            job.failures.append((rcpt, "5.1.3", "malformed address"))
+            continue
+        if not pipeline.recipients.is_local_domain(address.domain) or address.has_routing_tricks:
+            job.remote.append(rcpt)
+            continue
+        found = pipeline.recipients.resolve(address)
+        if found is None:
+            job.failures.append((rcpt, "5.1.1", "no such user"))
+            continue
+        for person in found.persons:
+            job.persons.setdefault(person.id, person)
+
+
+def file_into_inboxes(job: DeliveryJob, pipeline: Delivery) -> None:
+    """Store one copy per person, idempotently."""
+    for person in job.persons.values():
+        pipeline.store.ensure_mailboxes(person)
+        try:
+            pipeline.store.append(
+                person,
+                INBOX,
+                job.data,
+                delivery_key=f"{job.message.queue_id}:{person.id}",
+            )
+        except QuotaExceededError:
+            job.failures.append((person.email, "5.2.2", "mailbox full"))
+            continue
+        job.delivered.append(person.email)
+
+
+Step = Callable[[DeliveryJob, "Delivery"], None]
+STEPS: tuple[Step, ...] = (add_trace_headers, resolve_recipients, file_into_inboxes)
+
+
+class Delivery:
+    """Runs the steps for spooled messages."""
+
+    def __init__(
+        self,
+        store: MailStore,
+        recipients: Recipients,
+        audit: Audit,
+        hostname: str,
+        steps: tuple[Step, ...] = STEPS,
+    ) -> None:
+        self.store = store
+        self.recipients = recipients
+        self.audit = audit
+        self.hostname = hostname
+        self.steps = steps
+
+    def deliver(self, message: SpooledMessage) -> DeliveryJob:
+        """Deliver one message to its local recipients; bounce failures to the sender."""
+        job = DeliveryJob(message=message, hostname=self.hostname)
+        for step in self.steps:
+            step(job, self)
+        envelope = message.envelope
+        for rcpt in job.delivered:
+            self.audit.record(
+                "mail.delivered",
+                actor=envelope.authenticated_as or envelope.mail_from or "<>",
+                subject=rcpt,
+                protocol=envelope.listener,
+                client=envelope.peer,
+                detail=message.queue_id,
+            )
+        for rcpt, status, reason in job.failures:
+            self.audit.record(
+                "mail.failed",
+                actor=envelope.mail_from or "<>",
+                subject=rcpt,
+                protocol=envelope.listener,
+                client=envelope.peer,
+                outcome="failed",
+                detail=f"{message.queue_id} {status} {reason}",
+            )
+        if job.failures and envelope.mail_from:
+            self._bounce(job)
+        return job
+
+    def _bounce(self, job: DeliveryJob) -> None:
+        """A delivery status notification (RFC 3464) to a local sender."""
+        sender = parse_address(job.message.envelope.mail_from)
+        if sender is None or not self.recipients.is_local_domain(sender.domain):
+            # Remote senders are notified through the outbound queue.
+            log.info(
+                "delivery.bounce_remote queue_id=%s sender=%s",
+                job.message.queue_id,
+                job.message.envelope.mail_from,
+            )
+            return
+        found = self.recipients.resolve(sender)
+        if found is None:
+            return
+        report = build_dsn(job, self.hostname)
+        for person in found.persons:
+            self.store.ensure_mailboxes(person)
+            try:
+                self.store.append(
+                    person, INBOX, report, delivery_key=f"{job.message.queue_id}:dsn:{person.id}"
+                )
+            except QuotaExceededError:
+                log.warning("delivery.bounce_over_quota sender=%s", person.login)
+
+
+def build_dsn(job: DeliveryJob, hostname: str) -> bytes:
+    """A multipart/report delivery status notification for the job's failures."""
+    boundary = f"dsn-{job.message.queue_id}"
+    now = format_datetime(datetime.now(UTC))
+    lines = [
+        f"From: Mail Delivery System <MAILER-DAEMON@{hostname}>",
+        f"To: <{job.message.envelope.mail_from}>",
+        "Subject: Undelivered Mail Returned to Sender / Message non remis",
+        f"Date: {now}",
+        f"Message-ID: {make_msgid(domain=hostname)}",
+        "Auto-Submitted: auto-replied",
+        "MIME-Version: 1.0",
+        f'Content-Type: multipart/report; report-type=delivery-status; boundary="{boundary}"',
+        "",
+        f"--{boundary}",
+        "Content-Type: text/plain; charset=utf-8",
+        "Content-Transfer-Encoding: 8bit",
+        "",
+        "Your message could not be delivered to these recipients:",
+        "Votre message n'a pas pu être remis à ces destinataires :",
+        "",
+        *[f"  <{rcpt}>: {reason} ({status})" for rcpt, status, reason in job.failures],
+        "",
+        f"--{boundary}",
+        "Content-Type: message/delivery-status",
+        "",
+        f"Reporting-MTA: dns; {hostname}",
+        f"X-Queue-ID: {job.message.queue_id}",
+        "",
+    ]
+    for rcpt, status, reason in job.failures:
+        lines += [
+            f"Final-Recipient: rfc822; {rcpt}",
+            "Action: failed",
+            f"Status: {status}",
+            f"Diagnostic-Code: smtp; {reason}",
+            "",
+        ]
+    header_end = job.message.data.find(b"\r\n\r\n")
+    headers = job.message.data[: header_end + 2] if header_end >= 0 else job.message.data
+    text = "\r\n".join(lines).encode()
+    return (
+        text
+        + f"\r\n--{boundary}\r\nContent-Type: text/rfc822-headers\r\n\r\n".encode()
+        + headers
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
