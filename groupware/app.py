@@ -26,14 +26,13 @@ from groupware.core.events import EventBus
 from groupware.core.services import Core
 from groupware.dav.service import DavService
 from groupware.errors import ConfigError
+from groupware.mail.imap.service import ImapService
 from groupware.mail.service import MailService
 from groupware.web import create_wsgi
 
 log = logging.getLogger(__name__)
 
 SERVICES: Final = ("http", "smtp", "imap")
-#: Services whose implementation has landed; the others are refused by name.
-AVAILABLE_SERVICES: Final = frozenset({"http", "smtp"})
 
 
 def build_http_app(core: Core) -> Any:
@@ -124,11 +123,6 @@ async def run(
     unknown = only - set(SERVICES)
     if unknown:
         raise ConfigError(f"--only: unknown service(s) {', '.join(sorted(unknown))}")
-    missing = only - AVAILABLE_SERVICES
-    if missing:
-        raise ConfigError(
-            f"--only: service(s) not available in this version: {', '.join(sorted(missing))}"
-        )
     core = Core.open(config)
     stop = stop or asyncio.Event()
     addresses: dict[str, tuple[str, int]] = {}
@@ -143,6 +137,10 @@ async def run(
             mail = MailService(core, events)
             await mail.start(stack)
             addresses.update(mail.addresses)
+        if "imap" in only:
+            imap = ImapService(core, events)
+            await imap.start(stack)
+            addresses.update(imap.addresses)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             # Signal handlers only exist in the main thread (tests run us elsewhere).

@@ -13,6 +13,7 @@ parse are kept raw.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -112,6 +113,11 @@ def part_from_json(data: dict[str, Any]) -> Part:
         envelope=data["env"],
         message=part_from_json(data["m"]) if data["m"] else None,
     )
+
+
+def part_from_json_text(raw: str) -> Part:
+    """A part from its JSON text, as the index stores it."""
+    return part_from_json(json.loads(raw))
 
 
 # --- headers -----------------------------------------------------------------------

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, case, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from groupware.core.directory import Person
@@ -304,8 +304,9 @@ class MailStore:
                     pass  # made concurrently by another session
 
     def _insert_mailbox(self, conn: Connection, person_id: int, name: str, special_use: str) -> int:
-        # UIDVALIDITY: seconds since the epoch, kept increasing for re-created names.
-        uidvalidity = max(int(time.time()), 1)
+        # UIDVALIDITY (RFC 3501 §2.3.1.1): never reused for a name, so strictly
+        # increasing per person: the clock, or one more than the highest given.
+        uidvalidity = self._next_uidvalidity(conn, person_id)
         result = conn.execute(
             insert(mailboxes).values(
                 person_id=person_id,
@@ -318,6 +319,12 @@ class MailStore:
             )
         )
         return int(result.inserted_primary_key[0])
+
+    def _next_uidvalidity(self, conn: Connection, person_id: int) -> int:
+        highest = conn.execute(
+            select(func.max(mailboxes.c.uidvalidity)).where(mailboxes.c.person_id == person_id)
+        ).scalar()
+        return max(int(time.time()), int(highest or 0) + 1)
 
     def list_mailboxes(self, person_id: int) -> list[Mailbox]:
         """Every mailbox of a person, INBOX first then by name."""
@@ -442,9 +449,7 @@ class MailStore:
                     conn.execute(
                         update(mailboxes)
                         .where(mailboxes.c.id == row.id)
-                        .values(
-                            name=renamed, uidvalidity=max(int(time.time()), source.uidvalidity + 1)
-                        )
+                        .values(name=renamed, uidvalidity=self._next_uidvalidity(conn, person_id))
                     )
 
     def set_subscribed(self, person_id: int, name: str, is_subscribed: bool) -> None:
@@ -646,6 +651,90 @@ class MailStore:
             for row in rows
             if wanted is None or row.uid in wanted
         ]
+
+    def changes(
+        self, mailbox_id: int, since_modseq: int
+    ) -> tuple[list[MessageInfo], list[int], int]:
+        """What changed after ``since_modseq``: ``(messages, expunged uids, highest modseq)``.
+
+        Costs time in proportion to the changes, not to the mailbox (indexed on modseq).
+        """
+        query = (
+            select(
+                mail_messages.c.uid,
+                mail_messages.c.modseq,
+                mail_messages.c.flags,
+                mail_messages.c.internal_date,
+                mail_messages.c.is_recent,
+                mail_blobs.c.id.label("blob_id"),
+                mail_blobs.c.size,
+                mail_blobs.c.path,
+            )
+            .join(mail_blobs, mail_blobs.c.id == mail_messages.c.blob_id)
+            .where(mail_messages.c.mailbox_id == mailbox_id, mail_messages.c.modseq > since_modseq)
+            .order_by(mail_messages.c.uid)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+            expunged = [
+                int(row.uid)
+                for row in conn.execute(
+                    select(mail_expunged.c.uid)
+                    .where(
+                        mail_expunged.c.mailbox_id == mailbox_id,
+                        mail_expunged.c.modseq > since_modseq,
+                    )
+                    .order_by(mail_expunged.c.uid)
+                )
+            ]
+            highest = conn.execute(
+                select(mailboxes.c.highest_modseq).where(mailboxes.c.id == mailbox_id)
+            ).scalar()
+        messages = [
+            MessageInfo(
+                uid=int(row.uid),
+                modseq=int(row.modseq),
+                flags=_flags_set(row.flags),
+                internal_date=_aware(row.internal_date),
+                size=int(row.size),
+                blob_id=int(row.blob_id),
+                blob_path=row.path,
+                is_recent=bool(row.is_recent),
+            )
+            for row in rows
+        ]
+        return messages, expunged, int(highest or 0)
+
+    def counts(self, mailbox_id: int) -> dict[str, int]:
+        """MESSAGES, UNSEEN, RECENT, DELETED and SIZE of a mailbox (STATUS), by SQL aggregates."""
+        flags = mail_messages.c.flags
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(
+                    func.count().label("messages"),
+                    func.coalesce(func.sum(mail_blobs.c.size), 0).label("size"),
+                    func.coalesce(
+                        func.sum(case((flags.contains("\\Seen", autoescape=True), 0), else_=1)), 0
+                    ).label("unseen"),
+                    func.coalesce(
+                        func.sum(case((flags.contains("\\Deleted", autoescape=True), 1), else_=0)),
+                        0,
+                    ).label("deleted"),
+                    func.coalesce(
+                        func.sum(case((mail_messages.c.is_recent.is_(True), 1), else_=0)), 0
+                    ).label("recent"),
+                )
+                .select_from(mail_messages)
+                .join(mail_blobs, mail_blobs.c.id == mail_messages.c.blob_id)
+                .where(mail_messages.c.mailbox_id == mailbox_id)
+            ).one()
+        return {
+            "messages": int(row.messages),
+            "size": int(row.size),
+            "unseen": int(row.unseen),
+            "deleted": int(row.deleted),
+            "recent": int(row.recent),
+        }
 
     def blob_meta(self, blob_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
         """Envelope, structure and sort keys of blobs, decoded from the index."""

@@ -1,0 +1,99 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The state of a selected mailbox, as one session has told its client.
+
+RFC 3501 §5.2 and §7.4.1: a session keeps the message sequence numbers it announced,
+and learns of other sessions' changes at command boundaries (or in IDLE). Changes
+are read from the index by mod-sequence, so a refresh costs time in proportion to
+what changed. EXPUNGE responses are held back during FETCH, STORE and SEARCH
+(RFC 3501 §7.4.1), where sequence numbers must not shift.
+"""
+
+from __future__ import annotations
+
+import bisect
+from array import array
+from dataclasses import dataclass, field
+
+from groupware.mail.store import Mailbox, MessageInfo
+
+
+@dataclass(slots=True)
+class Update:
+    """What to tell the client after a refresh."""
+
+    expunged_seqs: list[int] = field(default_factory=list)  # descending, for EXPUNGE
+    expunged_uids: list[int] = field(default_factory=list)  # for VANISHED
+    exists: int | None = None
+    recent: int | None = None
+    flag_changes: list[tuple[int, MessageInfo]] = field(default_factory=list)  # (seq, info)
+
+
+@dataclass(slots=True)
+class SelectedMailbox:
+    """One session's view of one mailbox."""
+
+    mailbox: Mailbox
+    is_read_only: bool
+    uids: array = field(default_factory=lambda: array("Q"))
+    modseq: int = 0  # highest mod-sequence this session has taken into account
+    recent: set[int] = field(default_factory=set)
+    saved: list[int] = field(default_factory=list)  # SEARCHRES ($), as UIDs
+    pending_expunges: set[int] = field(default_factory=set)
+
+    @property
+    def count(self) -> int:
+        """Messages as the client knows them (EXISTS)."""
+        return len(self.uids)
+
+    @property
+    def largest_uid(self) -> int:
+        """The highest UID known, 0 when empty."""
+        return self.uids[-1] if self.uids else 0
+
+    def seq_of(self, uid: int) -> int | None:
+        """The sequence number of ``uid``, or None."""
+        index = bisect.bisect_left(self.uids, uid)
+        if index < len(self.uids) and self.uids[index] == uid:
+            return index + 1
+        return None
+
+    def uid_at(self, seq: int) -> int:
+        """The UID of sequence number ``seq`` (1-based)."""
+        return self.uids[seq - 1]
+
+    def apply(
+        self,
+        messages: list[MessageInfo],
+        expunged: list[int],
+        highest_modseq: int,
+        *,
+        allow_expunge: bool,
+        new_recent: set[int],
+    ) -> Update:
+        """Fold a change set into the view and say what to announce."""
+        update = Update()
+        self.pending_expunges.update(uid for uid in expunged if self.seq_of(uid) is not None)
+        if allow_expunge and self.pending_expunges:
+            gone = sorted(self.pending_expunges, reverse=True)
+            for uid in gone:
+                seq = self.seq_of(uid)
+                if seq is not None:
+                    update.expunged_seqs.append(seq)
+                    del self.uids[seq - 1]
+                    self.recent.discard(uid)
+            update.expunged_uids = sorted(gone)
+            self.pending_expunges.clear()
+        added = [m for m in messages if m.uid > self.largest_uid]
+        for message in messages:
+            if message.uid <= self.largest_uid:
+                seq = self.seq_of(message.uid)
+                if seq is not None and message.uid not in self.pending_expunges:
+                    update.flag_changes.append((seq, message))
+        if added:
+            self.uids.extend(m.uid for m in added)
+            self.recent.update(new_recent)
+            update.exists = len(self.uids)
+            update.recent = len(self.recent)
+        # Held-back expunges stay in pending_expunges, so the view may move on.
+        self.modseq = max(self.modseq, highest_modseq)
+        return update

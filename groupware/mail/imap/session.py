@@ -1,0 +1,1063 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The IMAP session: states, and one handler per command (RFC 3501 §3, §6).
+
+States: not authenticated → authenticated → selected → logout. Every handler answers
+through ``send``; blocking work (index, files, argon2) runs in worker threads so the
+event loop never waits on it. Errors become tagged NO/BAD responses here, the one
+place where IMAP replies are made; nothing a client sends can end the session except
+LOGOUT, a timeout or an unrecoverable stream.
+
+Extensions: LITERAL+, SASL-IR, ID, ENABLE, IDLE, NAMESPACE, UIDPLUS, MOVE, UNSELECT,
+CHILDREN, SPECIAL-USE, LIST-EXTENDED, LIST-STATUS, ESEARCH, SEARCHRES, CONDSTORE,
+QRESYNC, SORT, QUOTA, UTF8=ACCEPT, BINARY.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+from groupware.core.auth import Authenticator, AuthResult, Outcome
+from groupware.core.directory import Directory, Person
+from groupware.errors import ConflictError, NotFoundError
+from groupware.mail import text
+from groupware.mail.imap import commands as c
+from groupware.mail.imap import fetch as fetch_data
+from groupware.mail.imap import wire
+from groupware.mail.imap.fetch_attributes import (
+    BinarySection,
+    BinarySize,
+    BodySection,
+    FetchItem,
+    Section,
+    SectionText,
+)
+from groupware.mail.imap.search import Candidate, Searcher
+from groupware.mail.imap.selected import SelectedMailbox, Update
+from groupware.mail.imap.sequences import SequenceSet
+from groupware.mail.mime import part_from_json_text
+from groupware.mail.store import (
+    DELIMITER,
+    SYSTEM_FLAGS,
+    Mailbox,
+    MailboxNameError,
+    MailStore,
+    MessageInfo,
+    QuotaExceededError,
+)
+
+log = logging.getLogger(__name__)
+
+Send = Callable[[bytes], Awaitable[None]]
+
+BASE_CAPABILITIES: Final = ("IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE")
+AUTHENTICATED_CAPABILITIES: Final = (
+    *("IMAP4rev1", "LITERAL+", "ID", "ENABLE", "IDLE", "NAMESPACE", "UIDPLUS", "MOVE"),
+    *("UNSELECT", "CHILDREN", "SPECIAL-USE", "LIST-EXTENDED", "LIST-STATUS", "ESEARCH"),
+    *("SEARCHRES", "CONDSTORE", "QRESYNC", "SORT", "QUOTA", "QUOTA=RES-STORAGE"),
+    *("UTF8=ACCEPT", "BINARY"),
+)
+PERMANENT_FLAGS: Final = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft", "\\*")
+_SYSTEM_ORDER: Final = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
+# Commands during which EXPUNGE responses must not be sent (RFC 3501 §7.4.1).
+_NO_EXPUNGE: Final = (c.Fetch, c.Store, c.Search, c.Sort)
+
+
+@dataclass(frozen=True, slots=True)
+class ImapContext:
+    """Shared by every session."""
+
+    store: MailStore
+    directory: Directory
+    authenticator: Authenticator
+    hostname: str
+    has_tls: bool
+
+
+class CommandError(Exception):
+    """Answer the command with ``status [code] text``."""
+
+    def __init__(self, status: str, message: str, code: str | wire.ResponseCode | None = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+
+
+def _no(message: str, code: str | wire.ResponseCode | None = None) -> CommandError:
+    return CommandError("NO", message, code)
+
+
+def _bad(message: str, code: str | None = None) -> CommandError:
+    return CommandError("BAD", message, code)
+
+
+def _wildcard(pattern: str) -> re.Pattern[str]:
+    """RFC 3501 §6.3.8: ``*`` matches anything, ``%`` anything but the delimiter."""
+    out = []
+    for ch in pattern:
+        if ch == "*":
+            out.append(".*")
+        elif ch == "%":
+            out.append(f"[^{re.escape(DELIMITER)}]*")
+        else:
+            out.append(re.escape(ch))
+    return re.compile("".join(out) + r"\Z", re.DOTALL)
+
+
+def _ordered_flags(flags: frozenset[str] | set[str]) -> list[str]:
+    system = [flag for flag in _SYSTEM_ORDER if flag in flags]
+    return system + sorted(flag for flag in flags if flag not in SYSTEM_FLAGS)
+
+
+class ImapSession:
+    """One client connection's IMAP state and command handlers."""
+
+    def __init__(self, context: ImapContext, send: Send, *, client: str, is_tls: bool) -> None:
+        self.context = context
+        self.send = send
+        self.client = client
+        self.is_tls = is_tls
+        self.person: Person | None = None
+        self.selected: SelectedMailbox | None = None
+        self.condstore = False
+        self.qresync = False
+        self.utf8 = False
+        self.logged_out = False
+
+    # --- helpers -------------------------------------------------------------------
+
+    async def _run(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return await asyncio.to_thread(function, *args, **kwargs)
+
+    @property
+    def store(self) -> MailStore:
+        """The mail store."""
+        return self.context.store
+
+    def capabilities(self) -> list[str]:
+        """What CAPABILITY says in the current state."""
+        if self.person is not None:
+            return list(AUTHENTICATED_CAPABILITIES)
+        caps = list(BASE_CAPABILITIES)
+        if not self.is_tls and self.context.has_tls:
+            caps += ["STARTTLS", "LOGINDISABLED"]
+        else:
+            caps.append("AUTH=PLAIN")
+        return caps
+
+    def _mailbox_text(self, name: str) -> bytes:
+        return wire.mailbox(name, utf8=self.utf8)
+
+    async def _tagged(self, tag: str, status: str, message: str, code: Any = None) -> None:
+        await self.send(wire.tagged(tag, status, message, code, utf8=self.utf8))
+
+    # --- dispatch ------------------------------------------------------------------
+
+    async def execute(self, command: c.Command) -> None:
+        """Run one command and answer it (tagged response last)."""
+        handler = getattr(self, f"do_{type(command).__name__.lower()}", None)
+        try:
+            if handler is None:
+                raise _bad(f"{command.name} is not supported")
+            self._check_state(command)
+            await handler(command)
+        except CommandError as error:
+            if self.selected is not None and not isinstance(command, _NO_EXPUNGE):
+                await self.refresh(allow_expunge=True)
+            await self._tagged(command.tag, error.status, error.message, error.code)
+        except Exception:  # noqa: BLE001 - boundary: one command must not end the session
+            log.exception("imap.command.failed command=%s", command.name)
+            await self._tagged(command.tag, "NO", "Internal error, try again later", "SERVERBUG")
+
+    def _check_state(self, command: c.Command) -> None:
+        any_state = (c.Capability, c.Noop, c.Logout, c.Id)
+        not_authenticated = (c.Starttls, c.Authenticate, c.Login)
+        selected_only = (
+            c.Check,
+            c.Close,
+            c.Unselect,
+            c.Expunge,
+            c.Search,
+            c.Sort,
+            c.Fetch,
+            c.Store,
+            c.Copy,
+            c.Move,
+        )
+        if isinstance(command, any_state):
+            return
+        if isinstance(command, not_authenticated):
+            if self.person is not None:
+                raise _bad("Already authenticated")
+            return
+        if self.person is None:
+            raise _bad("Authenticate first")
+        if isinstance(command, selected_only) and self.selected is None:
+            raise _bad("No mailbox selected")
+
+    async def finish(
+        self, tag: str, message: str, code: Any = None, *, expunge: bool = True
+    ) -> None:
+        """Send pending updates, then ``tag OK``."""
+        if self.selected is not None:
+            await self.refresh(allow_expunge=expunge)
+        await self._tagged(tag, "OK", message, code)
+
+    # --- any state -----------------------------------------------------------------
+
+    async def do_capability(self, command: c.Capability) -> None:
+        await self.send(wire.untagged(b"CAPABILITY " + " ".join(self.capabilities()).encode()))
+        await self.finish(command.tag, "CAPABILITY completed")
+
+    async def do_noop(self, command: c.Noop) -> None:
+        await self.finish(command.tag, "NOOP completed")
+
+    async def do_logout(self, command: c.Logout) -> None:
+        await self.send(wire.untagged_status("BYE", "Logging out"))
+        await self._tagged(command.tag, "OK", "LOGOUT completed")
+        self.logged_out = True
+
+    async def do_id(self, command: c.Id) -> None:
+        if command.params:
+            log.info("imap.id client=%s params=%s", self.client, dict(command.params))
+        info = [
+            wire.string("name"),
+            wire.string("groupware"),
+            wire.string("vendor"),
+            wire.string("groupware"),
+        ]
+        await self.send(wire.untagged(b"ID " + wire.paren_list(info)))
+        await self.finish(command.tag, "ID completed")
+
+    async def do_enable(self, command: c.Enable) -> None:
+        if self.person is None:
+            raise _bad("Authenticate first")
+        enabled = []
+        for capability in command.capabilities:
+            name = capability.upper()
+            if name == "CONDSTORE" and not self.condstore:
+                self.condstore = True
+                enabled.append(name)
+            elif name == "QRESYNC" and not self.qresync:
+                self.qresync = self.condstore = True
+                enabled.append(name)
+            elif name in ("UTF8=ACCEPT", "IMAP4REV2") and name == "UTF8=ACCEPT" and not self.utf8:
+                self.utf8 = True
+                enabled.append(name)
+        await self.send(wire.untagged(("ENABLED " + " ".join(enabled)).strip().encode()))
+        await self.finish(command.tag, "ENABLE completed")
+
+    # --- not authenticated ---------------------------------------------------------
+
+    async def do_login(self, command: c.Login) -> None:
+        if not self.is_tls and self.context.has_tls:
+            raise _no("Use STARTTLS before logging in", "PRIVACYREQUIRED")
+        result = await self._run(
+            self.context.authenticator.authenticate,
+            command.userid,
+            command.password,
+            protocol="imap",
+            client=self.client,
+        )
+        await self._login_result(command.tag, result)
+
+    async def authenticate_plain(self, tag: str, response: bytes) -> None:
+        """Finish AUTHENTICATE PLAIN with the client's decoded response (RFC 4616)."""
+        parts = response.split(b"\x00")
+        if len(parts) != 3:
+            await self._tagged(tag, "BAD", "Malformed PLAIN response")
+            return
+        authzid, authcid, password = (part.decode("utf-8", "replace") for part in parts)
+        authenticator = self.context.authenticator
+        if authzid and authzid.lower() != authcid.lower():
+            result = await self._run(
+                authenticator.authenticate_for,
+                authcid,
+                password,
+                authzid,
+                protocol="imap",
+                client=self.client,
+            )
+        else:
+            result = await self._run(
+                authenticator.authenticate, authcid, password, protocol="imap", client=self.client
+            )
+        await self._login_result(tag, result)
+
+    @staticmethod
+    def decode_sasl(line: bytes) -> bytes | None:
+        """A base64 SASL response line; None when malformed. ``*`` cancels (empty)."""
+        try:
+            return base64.b64decode(line.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            return None
+
+    async def _login_result(self, tag: str, result: AuthResult) -> None:
+        if result.outcome is Outcome.THROTTLED:
+            await self._tagged(tag, "NO", "Too many failed logins, try again later", "UNAVAILABLE")
+            return
+        if result.outcome is Outcome.MUST_CHANGE_PASSWORD:
+            await self._tagged(
+                tag,
+                "NO",
+                "Your password must be changed first: sign in to the web portal",
+                "CONTACTADMIN",
+            )
+            return
+        if result.outcome is Outcome.DISABLED:
+            await self._tagged(tag, "NO", "This account is disabled", "CONTACTADMIN")
+            return
+        if not result.is_ok or result.person is None:
+            await self._tagged(tag, "NO", "Wrong login or password", "AUTHENTICATIONFAILED")
+            return
+        self.person = result.person
+        await self._run(self.store.ensure_mailboxes, result.person)
+        code = wire.ResponseCode("CAPABILITY", " ".join(self.capabilities()).encode())
+        await self._tagged(tag, "OK", "Logged in", code)
+
+    # --- authenticated: mailboxes ------------------------------------------------------
+
+    def _person(self) -> Person:
+        assert self.person is not None
+        return self.person
+
+    async def _mailbox(self, name: str) -> Mailbox:
+        found = await self._run(self.store.find_mailbox, self._person().id, name)
+        if found is None:
+            raise _no(f"No such mailbox: {name}", "NONEXISTENT")
+        return found
+
+    async def do_select(self, command: c.Select | c.Examine) -> None:
+        read_only = isinstance(command, c.Examine)
+        self.selected = None
+        mailbox = await self._mailbox(command.mailbox)
+        if command.condstore:
+            self.condstore = True
+        if command.qresync is not None and not self.qresync:
+            raise _bad("Enable QRESYNC first")
+        messages = await self._run(self.store.messages, mailbox.id)
+        recent = set() if read_only else set(await self._run(self.store.clear_recent, mailbox.id))
+        if read_only:
+            recent = {m.uid for m in messages if m.is_recent}
+        mailbox = await self._run(self.store.mailbox_by_id, mailbox.id)
+        assert mailbox is not None
+        selected = SelectedMailbox(mailbox=mailbox, is_read_only=read_only)
+        selected.uids.extend(m.uid for m in messages)
+        selected.modseq = mailbox.highest_modseq
+        selected.recent = recent
+        keywords = sorted({f for m in messages for f in m.flags if f not in SYSTEM_FLAGS})
+        await self.send(wire.untagged(b"FLAGS " + wire.flag_list([*_SYSTEM_ORDER, *keywords])))
+        permanent = wire.flag_list([] if read_only else [*PERMANENT_FLAGS[:-1], *keywords, "\\*"])
+        await self.send(
+            wire.untagged_status(
+                "OK", "Flags allowed", wire.ResponseCode("PERMANENTFLAGS", permanent)
+            )
+        )
+        await self.send(wire.untagged(b"%d EXISTS" % len(messages)))
+        await self.send(wire.untagged(b"%d RECENT" % len(recent)))
+        first_unseen = next((i for i, m in enumerate(messages, 1) if "\\Seen" not in m.flags), None)
+        if first_unseen is not None:
+            await self.send(
+                wire.untagged_status(
+                    "OK", "First unseen", wire.ResponseCode("UNSEEN", b"%d" % first_unseen)
+                )
+            )
+        await self.send(
+            wire.untagged_status(
+                "OK", "UIDs valid", wire.ResponseCode("UIDVALIDITY", b"%d" % mailbox.uidvalidity)
+            )
+        )
+        await self.send(
+            wire.untagged_status(
+                "OK", "Predicted next UID", wire.ResponseCode("UIDNEXT", b"%d" % mailbox.uid_next)
+            )
+        )
+        await self.send(
+            wire.untagged_status(
+                "OK", "Highest", wire.ResponseCode("HIGHESTMODSEQ", b"%d" % mailbox.highest_modseq)
+            )
+        )
+        self.selected = selected
+        if command.qresync is not None:
+            await self._qresync(selected, command.qresync, messages)
+        code = "READ-ONLY" if read_only else "READ-WRITE"
+        await self._tagged(command.tag, "OK", f"{command.name} completed", code)
+
+    do_examine = do_select
+
+    async def _qresync(
+        self, selected: SelectedMailbox, params: c.QresyncParams, messages: list[MessageInfo]
+    ) -> None:
+        """RFC 7162 §3.2.5: VANISHED (EARLIER) and changed flags since the client's modseq."""
+        if params.uid_validity != selected.mailbox.uidvalidity:
+            return
+        largest = selected.largest_uid or 1
+        known = params.known_uids
+        expunged = await self._run(
+            self.store.expunged_since, selected.mailbox.id, params.known_modseq
+        )
+        if known is not None:
+            expunged = [
+                uid
+                for uid in expunged
+                if known.contains(uid, max(largest, max(expunged, default=1)))
+            ]
+        if expunged:
+            await self.send(
+                wire.untagged(
+                    b"VANISHED (EARLIER) " + str(SequenceSet.from_numbers(expunged)).encode()
+                )
+            )
+        for seq, message in enumerate(messages, 1):
+            if message.modseq > params.known_modseq and (
+                known is None or known.contains(message.uid, largest)
+            ):
+                await self.send(self._flags_response(seq, message, with_uid=True, with_modseq=True))
+
+    async def do_create(self, command: c.Create) -> None:
+        special = command.special_use[0] if command.special_use else ""
+        if len(command.special_use) > 1:
+            raise _no("One special use per mailbox", "USEATTR")
+        try:
+            await self._run(
+                self.store.create_mailbox,
+                self._person().id,
+                command.mailbox.rstrip(DELIMITER),
+                special,
+            )
+        except ConflictError as error:
+            raise _no(str(error), "ALREADYEXISTS") from error
+        except MailboxNameError as error:
+            raise _no(str(error), "CANNOT" if not special else "USEATTR") from error
+        await self.finish(command.tag, "CREATE completed")
+
+    async def do_delete(self, command: c.Delete) -> None:
+        mailbox = await self._mailbox(command.mailbox)
+        if self.selected is not None and self.selected.mailbox.id == mailbox.id:
+            self.selected = None
+        try:
+            await self._run(self.store.delete_mailbox, self._person().id, mailbox.name)
+        except MailboxNameError as error:
+            raise _no(str(error), "CANNOT") from error
+        await self.finish(command.tag, "DELETE completed")
+
+    async def do_rename(self, command: c.Rename) -> None:
+        await self._mailbox(command.old)
+        try:
+            await self._run(self.store.rename_mailbox, self._person().id, command.old, command.new)
+        except ConflictError as error:
+            raise _no(str(error), "ALREADYEXISTS") from error
+        except MailboxNameError as error:
+            raise _no(str(error), "CANNOT") from error
+        await self.finish(command.tag, "RENAME completed")
+
+    async def do_subscribe(self, command: c.Subscribe) -> None:
+        await self._mailbox(command.mailbox)
+        await self._run(self.store.set_subscribed, self._person().id, command.mailbox, True)
+        await self.finish(command.tag, "SUBSCRIBE completed")
+
+    async def do_unsubscribe(self, command: c.Unsubscribe) -> None:
+        try:
+            await self._run(self.store.set_subscribed, self._person().id, command.mailbox, False)
+        except NotFoundError as error:
+            raise _no(str(error), "NONEXISTENT") from error
+        await self.finish(command.tag, "UNSUBSCRIBE completed")
+
+    async def do_namespace(self, command: c.Namespace) -> None:
+        await self.send(wire.untagged(b'NAMESPACE (("" "/")) NIL NIL'))
+        await self.finish(command.tag, "NAMESPACE completed")
+
+    async def do_list(self, command: c.List) -> None:
+        options = command.selection_options
+        returns = command.return_options
+        if command.patterns == ("",):
+            await self.send(wire.untagged(b'LIST (\\Noselect) "/" ""'))
+            await self.finish(command.tag, "LIST completed")
+            return
+        mailboxes = await self._run(self.store.list_mailboxes, self._person().id)
+        names = {m.name for m in mailboxes}
+        patterns = [_wildcard(command.reference + pattern) for pattern in command.patterns]
+        for mailbox in mailboxes:
+            if not any(p.match(mailbox.name) for p in patterns):
+                continue
+            if options.subscribed and not mailbox.is_subscribed:
+                continue
+            if options.special_use and not mailbox.special_use:
+                continue
+            has_children = any(n.startswith(mailbox.name + DELIMITER) for n in names)
+            attributes = ["\\HasChildren" if has_children else "\\HasNoChildren"]
+            if mailbox.special_use:
+                attributes.append(mailbox.special_use)
+            if (options.subscribed or returns.subscribed) and mailbox.is_subscribed:
+                attributes.append("\\Subscribed")
+            line = (
+                b"LIST " + wire.flag_list(attributes) + b' "/" ' + self._mailbox_text(mailbox.name)
+            )
+            await self.send(wire.untagged(line))
+            if returns.status:
+                await self.send(await self._status_line(mailbox, returns.status))
+        await self.finish(command.tag, "LIST completed")
+
+    async def do_lsub(self, command: c.Lsub) -> None:
+        mailboxes = await self._run(self.store.list_mailboxes, self._person().id)
+        pattern = _wildcard(command.reference + command.pattern)
+        names = {m.name for m in mailboxes}
+        for mailbox in mailboxes:
+            if mailbox.is_subscribed and pattern.match(mailbox.name):
+                has_children = any(n.startswith(mailbox.name + DELIMITER) for n in names)
+                attributes = ["\\HasChildren" if has_children else "\\HasNoChildren"]
+                line = (
+                    b"LSUB "
+                    + wire.flag_list(attributes)
+                    + b' "/" '
+                    + self._mailbox_text(mailbox.name)
+                )
+                await self.send(wire.untagged(line))
+        await self.finish(command.tag, "LSUB completed")
+
+    async def _status_line(self, mailbox: Mailbox, items: tuple[c.StatusItem, ...]) -> bytes:
+        counts = await self._run(self.store.counts, mailbox.id)
+        fresh = await self._run(self.store.mailbox_by_id, mailbox.id)
+        mailbox = fresh or mailbox
+        values = {
+            c.StatusItem.MESSAGES: counts["messages"],
+            c.StatusItem.RECENT: counts["recent"],
+            c.StatusItem.UIDNEXT: mailbox.uid_next,
+            c.StatusItem.UIDVALIDITY: mailbox.uidvalidity,
+            c.StatusItem.UNSEEN: counts["unseen"],
+            c.StatusItem.HIGHESTMODSEQ: mailbox.highest_modseq,
+            c.StatusItem.SIZE: counts["size"],
+            c.StatusItem.DELETED: counts["deleted"],
+        }
+        pairs = b" ".join(item.value.encode() + b" %d" % values[item] for item in items)
+        return wire.untagged(b"STATUS " + self._mailbox_text(mailbox.name) + b" (" + pairs + b")")
+
+    async def do_status(self, command: c.Status) -> None:
+        mailbox = await self._mailbox(command.mailbox)
+        await self.send(await self._status_line(mailbox, command.items))
+        await self.finish(command.tag, "STATUS completed")
+
+    async def do_append(self, command: c.Append) -> None:
+        person = self._person()
+        mailbox = await self._run(self.store.find_mailbox, person.id, command.mailbox)
+        if mailbox is None:
+            raise _no(f"No such mailbox: {command.mailbox}", "TRYCREATE")
+        uids: list[int] = []
+        uidvalidity = mailbox.uidvalidity
+        fresh_person = await self._run(self.context.directory.by_id, person.id)
+        for message in command.messages:
+            if not message.data:
+                raise _no("Empty message")
+            try:
+                result = await self._run(
+                    self.store.append,
+                    fresh_person or person,
+                    mailbox.name,
+                    message.data,
+                    message.flags,
+                    message.internal_date,
+                )
+            except QuotaExceededError as error:
+                raise _no("Quota exceeded", "OVERQUOTA") from error
+            uids.append(result.uid)
+            uidvalidity = result.uidvalidity
+        code = wire.ResponseCode(
+            "APPENDUID", b"%d " % uidvalidity + str(SequenceSet.from_numbers(uids)).encode()
+        )
+        await self.finish(command.tag, "APPEND completed", code)
+
+    # --- quota ---------------------------------------------------------------------
+
+    async def _quota_line(self) -> bytes:
+        person = await self._run(self.context.directory.by_id, self._person().id)
+        used, _count = await self._run(self.store.usage, self._person().id)
+        limit = (person or self._person()).quota_bytes
+        return wire.untagged(b'QUOTA "" (STORAGE %d %d)' % (-(-used // 1024), limit // 1024))
+
+    async def do_getquotaroot(self, command: c.GetQuotaRoot) -> None:
+        await self._mailbox(command.mailbox)
+        await self.send(wire.untagged(b"QUOTAROOT " + self._mailbox_text(command.mailbox) + b' ""'))
+        await self.send(await self._quota_line())
+        await self.finish(command.tag, "GETQUOTAROOT completed")
+
+    async def do_getquota(self, command: c.GetQuota) -> None:
+        if command.root != "":
+            raise _no("No such quota root", "NONEXISTENT")
+        await self.send(await self._quota_line())
+        await self.finish(command.tag, "GETQUOTA completed")
+
+    async def do_setquota(self, command: c.SetQuota) -> None:
+        raise _no("Quotas are set by the administrators", "NOPERM")
+
+    # --- selected ------------------------------------------------------------------
+
+    def _selected(self) -> SelectedMailbox:
+        assert self.selected is not None
+        return self.selected
+
+    async def refresh(self, *, allow_expunge: bool) -> None:
+        """Tell the client what changed in the selected mailbox since it last heard."""
+        selected = self._selected()
+        messages, expunged, highest = await self._run(
+            self.store.changes, selected.mailbox.id, selected.modseq
+        )
+        new_recent: set[int] = set()
+        if any(m.uid > selected.largest_uid for m in messages) and not selected.is_read_only:
+            new_recent = set(await self._run(self.store.clear_recent, selected.mailbox.id))
+        update = selected.apply(
+            messages, expunged, highest, allow_expunge=allow_expunge, new_recent=new_recent
+        )
+        await self._send_update(update)
+
+    async def _send_update(self, update: Update) -> None:
+        if update.expunged_uids:
+            if self.qresync:
+                await self.send(
+                    wire.untagged(
+                        b"VANISHED " + str(SequenceSet.from_numbers(update.expunged_uids)).encode()
+                    )
+                )
+            else:
+                for seq in update.expunged_seqs:
+                    await self.send(wire.untagged(b"%d EXPUNGE" % seq))
+        if update.exists is not None:
+            await self.send(wire.untagged(b"%d EXISTS" % update.exists))
+            await self.send(wire.untagged(b"%d RECENT" % (update.recent or 0)))
+        for seq, message in update.flag_changes:
+            await self.send(
+                self._flags_response(
+                    seq,
+                    message,
+                    with_uid=self.condstore or self.qresync,
+                    with_modseq=self.condstore,
+                )
+            )
+
+    def _flags_response(
+        self, seq: int, message: MessageInfo, *, with_uid: bool, with_modseq: bool
+    ) -> bytes:
+        flags = _ordered_flags(message.flags)
+        if message.uid in self._selected().recent:
+            flags.append("\\Recent")
+        items = [b"FLAGS " + wire.flag_list(flags)]
+        if with_uid:
+            items.append(b"UID %d" % message.uid)
+        if with_modseq:
+            items.append(b"MODSEQ (%d)" % message.modseq)
+        return wire.untagged(b"%d FETCH (" % seq + b" ".join(items) + b")")
+
+    def _resolve(self, sequence_set: SequenceSet, *, uid: bool) -> list[tuple[int, int]]:
+        """``[(seq, uid)]`` named by a set; UID sets skip UIDs that do not exist."""
+        selected = self._selected()
+        if sequence_set.is_saved:
+            saved = set(selected.saved)
+            return [(seq, u) for seq, u in enumerate(selected.uids, 1) if u in saved]
+        if uid:
+            if not selected.count:
+                return []
+            intervals = sequence_set.intervals(selected.largest_uid)
+            return [
+                (seq, u)
+                for seq, u in enumerate(selected.uids, 1)
+                if any(low <= u <= high for low, high in intervals)
+            ]
+        if not selected.count:
+            raise _bad("The mailbox is empty")
+        resolved = sequence_set.resolve(selected.count)
+        numbers = sorted(n for n in resolved if 1 <= n <= selected.count)
+        if len(numbers) != len(resolved):
+            raise _bad("Invalid message sequence number")
+        return [(n, selected.uid_at(n)) for n in numbers]
+
+    async def do_check(self, command: c.Check) -> None:
+        await self.finish(command.tag, "CHECK completed")
+
+    async def do_close(self, command: c.Close) -> None:
+        selected = self._selected()
+        self.selected = None
+        if not selected.is_read_only:
+            await self._run(self.store.expunge, selected.mailbox.id, None)
+        await self._tagged(command.tag, "OK", "CLOSE completed")
+
+    async def do_unselect(self, command: c.Unselect) -> None:
+        self.selected = None
+        await self._tagged(command.tag, "OK", "UNSELECT completed")
+
+    async def do_expunge(self, command: c.Expunge) -> None:
+        selected = self._selected()
+        if selected.is_read_only:
+            raise _no("Mailbox is read-only", "READ-ONLY")
+        uids = None
+        if command.uid_set is not None:
+            uids = [u for _s, u in self._resolve(command.uid_set, uid=True)]
+        await self._run(self.store.expunge, selected.mailbox.id, uids)
+        await self.finish(command.tag, "EXPUNGE completed")
+
+    # --- search and sort -------------------------------------------------------------
+
+    async def _candidates(self) -> list[Candidate]:
+        selected = self._selected()
+        infos = await self._run(self.store.messages, selected.mailbox.id)
+        by_uid = {info.uid: info for info in infos}
+        metas = await self._run(self.store.blob_meta, [info.blob_id for info in infos])
+        return [
+            Candidate(seq=seq, info=by_uid[uid], meta=metas.get(by_uid[uid].blob_id, {}))
+            for seq, uid in enumerate(selected.uids, 1)
+            if uid in by_uid
+        ]
+
+    async def _search(self, key: Any) -> list[Candidate]:
+        selected = self._selected()
+        candidates = await self._candidates()
+        searcher = Searcher(
+            self.store,
+            candidates,
+            largest_seq=selected.count,
+            largest_uid=selected.largest_uid,
+            saved=selected.saved,
+            recent_uids=frozenset(selected.recent),
+        )
+        return await self._run(searcher.run, key)
+
+    async def _search_answer(
+        self, command: c.Search | c.Sort, found: list[Candidate], verb: str
+    ) -> None:
+        numbers = [m.info.uid if command.uid else m.seq for m in found]
+        options = command.return_options
+        if options is None:
+            line = verb.encode() + b"".join(b" %d" % n for n in numbers)
+            if self.condstore and found and _uses_modseq(command.key):
+                line += b" (MODSEQ %d)" % max(m.info.modseq for m in found)
+            await self.send(wire.untagged(line))
+            return
+        is_saved = c.SearchReturn.SAVE in options
+        if is_saved:
+            self._selected().saved = [m.info.uid for m in found]
+        wanted = set(options) - {c.SearchReturn.SAVE}
+        if is_saved and not wanted:
+            return  # RFC 5182 §2.1: RETURN (SAVE) alone gives no ESEARCH response
+        wanted = wanted or {c.SearchReturn.ALL}
+        parts = [b'(TAG "' + command.tag.encode() + b'")']
+        if command.uid:
+            parts.append(b"UID")
+        if numbers:
+            if c.SearchReturn.MIN in wanted:
+                parts.append(b"MIN %d" % min(numbers))
+            if c.SearchReturn.MAX in wanted:
+                parts.append(b"MAX %d" % max(numbers))
+            if c.SearchReturn.ALL in wanted:
+                ordered = numbers if verb == "SORT" else sorted(numbers)
+                parts.append(b"ALL " + str(SequenceSet.from_numbers(ordered)).encode())
+        if c.SearchReturn.COUNT in wanted:
+            parts.append(b"COUNT %d" % len(numbers))
+        if self.condstore and found and _uses_modseq(command.key):
+            parts.append(b"MODSEQ %d" % max(m.info.modseq for m in found))
+        await self.send(wire.untagged(b"ESEARCH " + b" ".join(parts)))
+
+    async def do_search(self, command: c.Search) -> None:
+        found = await self._search(command.key)
+        await self._search_answer(command, found, "SEARCH")
+        await self.finish(command.tag, "SEARCH completed", expunge=False)
+
+    async def do_sort(self, command: c.Sort) -> None:
+        found = await self._search(command.key)
+        for criterion in reversed(command.criteria):
+            found.sort(key=_sort_key(criterion.key), reverse=criterion.reverse)
+        await self._search_answer(command, found, "SORT")
+        await self.finish(command.tag, "SORT completed", expunge=False)
+
+    # --- fetch ---------------------------------------------------------------------
+
+    async def do_fetch(self, command: c.Fetch) -> None:
+        selected = self._selected()
+        targets = self._resolve(command.sequence_set, uid=command.uid)
+        if command.vanished and not (
+            command.uid and self.qresync and command.changed_since is not None
+        ):
+            raise _bad("VANISHED needs UID FETCH with CHANGEDSINCE after ENABLE QRESYNC")
+        if command.changed_since is not None:
+            self.condstore = True
+        infos = {
+            i.uid: i
+            for i in await self._run(
+                self.store.messages, selected.mailbox.id, [u for _s, u in targets]
+            )
+        }
+        if command.vanished and command.changed_since is not None:
+            expunged = await self._run(
+                self.store.expunged_since, selected.mailbox.id, command.changed_since
+            )
+            wanted = command.sequence_set.intervals(max([selected.largest_uid, *expunged, 1]))
+            gone = [u for u in expunged if any(lo <= u <= hi for lo, hi in wanted)]
+            if gone:
+                await self.send(
+                    wire.untagged(
+                        b"VANISHED (EARLIER) " + str(SequenceSet.from_numbers(gone)).encode()
+                    )
+                )
+        attributes = command.attributes
+        sets_seen = not selected.is_read_only and any(
+            (isinstance(a, BodySection | BinarySection) and not a.peek)
+            or a in (FetchItem.RFC822, FetchItem.RFC822_TEXT)
+            for a in attributes
+        )
+        needs_meta = any(
+            a in (FetchItem.ENVELOPE, FetchItem.BODY, FetchItem.BODYSTRUCTURE)
+            or not isinstance(a, FetchItem)
+            for a in attributes
+        )
+        if sets_seen:
+            unseen = [u for _s, u in targets if u in infos and "\\Seen" not in infos[u].flags]
+            if unseen:
+                await self._run(
+                    self.store.store_flags, selected.mailbox.id, unseen, "add", ["\\Seen"]
+                )
+                for info in await self._run(self.store.messages, selected.mailbox.id, unseen):
+                    infos[info.uid] = info
+        metas = {}
+        if needs_meta:
+            metas = await self._run(self.store.blob_meta, [i.blob_id for i in infos.values()])
+        with_modseq = self.condstore or command.changed_since is not None
+        for seq, uid in targets:
+            info = infos.get(uid)
+            if info is None:
+                continue  # expunged by another session; reported after the command
+            if command.changed_since is not None and info.modseq <= command.changed_since:
+                continue
+            items = await self._fetch_items(
+                info, metas.get(info.blob_id), attributes, command.uid, with_modseq, sets_seen
+            )
+            await self.send(b"* %d FETCH (" % seq + b" ".join(items) + b")\r\n")
+        await self.finish(command.tag, "FETCH completed", expunge=False)
+
+    async def _fetch_items(
+        self,
+        info: MessageInfo,
+        meta: dict[str, Any] | None,
+        attributes: tuple[Any, ...],
+        uid: bool,
+        with_modseq: bool,
+        flags_changed: bool,
+    ) -> list[bytes]:
+        items: list[bytes] = []
+        data: bytes | None = None
+        top = None
+        names = set()
+        for attribute in attributes:
+            names.add(attribute)
+        if uid and FetchItem.UID not in names:
+            items.append(b"UID %d" % info.uid)
+        for attribute in attributes:
+            if attribute is FetchItem.UID:
+                items.append(b"UID %d" % info.uid)
+            elif attribute is FetchItem.FLAGS:
+                items.append(self._flags_only(info))
+            elif attribute is FetchItem.INTERNALDATE:
+                items.append(b"INTERNALDATE " + wire.internal_date(info.internal_date))
+            elif attribute is FetchItem.RFC822_SIZE:
+                items.append(b"RFC822.SIZE %d" % info.size)
+            elif attribute is FetchItem.MODSEQ:
+                items.append(b"MODSEQ (%d)" % info.modseq)
+            elif attribute is FetchItem.ENVELOPE:
+                items.append(
+                    b"ENVELOPE "
+                    + fetch_data.envelope((meta or {}).get("envelope", {}), utf8=self.utf8)
+                )
+            elif attribute in (FetchItem.BODY, FetchItem.BODYSTRUCTURE):
+                top = top or part_from_json_text((meta or {})["structure"])
+                items.append(
+                    attribute.value.encode()
+                    + b" "
+                    + fetch_data.body_structure(
+                        top, extensible=attribute is FetchItem.BODYSTRUCTURE, utf8=self.utf8
+                    )
+                )
+            else:
+                if data is None:
+                    data = await self._run(self.store.files.read, info.blob_path)
+                top = top or part_from_json_text((meta or {})["structure"])
+                items.append(self._section_item(attribute, data, top))
+        if with_modseq and FetchItem.MODSEQ not in names:
+            items.append(b"MODSEQ (%d)" % info.modseq)
+        if flags_changed and FetchItem.FLAGS not in names:
+            items.append(self._flags_only(info))
+        return items
+
+    def _flags_only(self, info: MessageInfo) -> bytes:
+        flags = _ordered_flags(info.flags)
+        if info.uid in self._selected().recent:
+            flags.append("\\Recent")
+        return b"FLAGS " + wire.flag_list(flags)
+
+    def _section_item(self, attribute: Any, data: bytes, top: Any) -> bytes:
+        if attribute is FetchItem.RFC822:
+            return b"RFC822 " + wire.literal(data)
+        if attribute is FetchItem.RFC822_HEADER:
+            return b"RFC822.HEADER " + wire.literal(data[: top.header_end])
+        if attribute is FetchItem.RFC822_TEXT:
+            return b"RFC822.TEXT " + wire.literal(data[top.body_start :])
+        if isinstance(attribute, BodySection):
+            octets = fetch_data.section_bytes(data, top, attribute.section)
+            return (
+                attribute.response_name().encode()
+                + b" "
+                + wire.literal(fetch_data.cut(octets, attribute.partial))
+            )
+        if isinstance(attribute, BinarySection):
+            decoded = fetch_data.decoded_part(data, top, attribute.part)
+            if decoded is None:
+                raise _no("Unknown content transfer encoding", "UNKNOWN-CTE")
+            body = fetch_data.cut(decoded, attribute.partial)
+            return attribute.response_name().encode() + b" ~{%d}\r\n" % len(body) + body
+        if isinstance(attribute, BinarySize):
+            decoded = fetch_data.decoded_part(data, top, attribute.part)
+            if decoded is None:
+                raise _no("Unknown content transfer encoding", "UNKNOWN-CTE")
+            return attribute.response_name().encode() + b" %d" % len(decoded)
+        raise _bad(f"Unsupported fetch item {attribute}")
+
+    # --- store, copy, move -----------------------------------------------------------
+
+    async def do_store(self, command: c.Store) -> None:
+        selected = self._selected()
+        if selected.is_read_only:
+            raise _no("Mailbox is read-only", "READ-ONLY")
+        targets = self._resolve(command.sequence_set, uid=command.uid)
+        if command.unchanged_since is not None:
+            self.condstore = True
+        uids = [u for _s, u in targets]
+        changed, failed = await self._run(
+            self.store.store_flags,
+            selected.mailbox.id,
+            uids,
+            command.mode.value,
+            command.flags,
+            command.unchanged_since,
+        )
+        if not command.silent or self.condstore:
+            infos = {
+                i.uid: i for i in await self._run(self.store.messages, selected.mailbox.id, uids)
+            }
+            changed_uids = {uid for uid, _f, _m in changed}
+            failed_set = set(failed)
+            for seq, uid in targets:
+                info = infos.get(uid)
+                if info is None or uid in failed_set:
+                    continue
+                if command.silent and uid not in changed_uids:
+                    continue
+                if command.silent:
+                    # CONDSTORE (RFC 7162 §3.1.3): .SILENT still reports the new MODSEQ.
+                    items = [b"MODSEQ (%d)" % info.modseq]
+                    if command.uid:
+                        items.insert(0, b"UID %d" % uid)
+                    await self.send(b"* %d FETCH (" % seq + b" ".join(items) + b")\r\n")
+                else:
+                    await self.send(
+                        self._flags_response(
+                            seq, info, with_uid=command.uid, with_modseq=self.condstore
+                        )
+                    )
+        code = None
+        if failed:
+            numbers = failed if command.uid else [s for s, u in targets if u in set(failed)]
+            code = wire.ResponseCode("MODIFIED", str(SequenceSet.from_numbers(numbers)).encode())
+        # Our own changes are reported above; don't repeat them as unsolicited FETCHes.
+        selected.modseq = max([selected.modseq, *(m for _u, _f, m in changed)])
+        await self.finish(command.tag, "STORE completed", code, expunge=False)
+
+    async def _target(self, name: str) -> Mailbox:
+        found = await self._run(self.store.find_mailbox, self._person().id, name)
+        if found is None:
+            raise _no(f"No such mailbox: {name}", "TRYCREATE")
+        return found
+
+    async def do_copy(self, command: c.Copy) -> None:
+        selected = self._selected()
+        targets = self._resolve(command.sequence_set, uid=command.uid)
+        target = await self._target(command.mailbox)
+        try:
+            uidvalidity, pairs = await self._run(
+                self.store.copy, selected.mailbox.id, [u for _s, u in targets], target.id
+            )
+        except QuotaExceededError as error:
+            raise _no("Quota exceeded", "OVERQUOTA") from error
+        code = _copyuid(uidvalidity, pairs)
+        await self.finish(command.tag, "COPY completed", code)
+
+    async def do_move(self, command: c.Move) -> None:
+        selected = self._selected()
+        if selected.is_read_only:
+            raise _no("Mailbox is read-only", "READ-ONLY")
+        targets = self._resolve(command.sequence_set, uid=command.uid)
+        target = await self._target(command.mailbox)
+        try:
+            uidvalidity, pairs = await self._run(
+                self.store.move, selected.mailbox.id, [u for _s, u in targets], target.id
+            )
+        except QuotaExceededError as error:
+            raise _no("Quota exceeded", "OVERQUOTA") from error
+        code = _copyuid(uidvalidity, pairs)
+        if code is not None:
+            await self.send(wire.untagged_status("OK", "Moved", code))
+        await self.finish(command.tag, "MOVE completed")
+
+
+def _copyuid(uidvalidity: int, pairs: list[tuple[int, int]]) -> wire.ResponseCode | None:
+    if not pairs:
+        return None
+    source = ",".join(str(old) for old, _new in pairs)
+    target = ",".join(str(new) for _old, new in pairs)
+    return wire.ResponseCode("COPYUID", f"{uidvalidity} {source} {target}".encode())
+
+
+def _uses_modseq(key: Any) -> bool:
+    from groupware.mail.imap import search_keys as sk
+
+    if isinstance(key, sk.ModSeqKey):
+        return True
+    if isinstance(key, sk.AndKey):
+        return any(_uses_modseq(k) for k in key.keys)
+    if isinstance(key, sk.OrKey):
+        return _uses_modseq(key.left) or _uses_modseq(key.right)
+    if isinstance(key, sk.NotKey):
+        return _uses_modseq(key.key)
+    return False
+
+
+def _display(addresses: list[list[Any]] | None) -> str:
+    for name, _route, mailbox, host in addresses or []:
+        if mailbox:
+            return (text.decode_words(name) if name else f"{mailbox}@{host}").lower()
+    return ""
+
+
+def _sort_key(key: c.SortKey) -> Callable[[Candidate], Any]:
+    """RFC 5256 §3 (and RFC 5957 DISPLAYFROM/DISPLAYTO) sort keys."""
+    if key is c.SortKey.ARRIVAL:
+        return lambda m: m.info.internal_date
+    if key is c.SortKey.DATE:
+        return lambda m: m.meta.get("sent_date") or m.info.internal_date
+    if key is c.SortKey.SIZE:
+        return lambda m: m.info.size
+    if key is c.SortKey.SUBJECT:
+        return lambda m: m.meta.get("subject_sort", "").casefold()
+    if key is c.SortKey.FROM:
+        return lambda m: m.meta.get("from_sort", "")
+    if key is c.SortKey.TO:
+        return lambda m: m.meta.get("to_sort", "")
+    if key is c.SortKey.CC:
+        return lambda m: m.meta.get("cc_sort", "")
+    if key is c.SortKey.DISPLAYFROM:
+        return lambda m: _display(m.meta.get("envelope", {}).get("from"))
+    return lambda m: _display(m.meta.get("envelope", {}).get("to"))
+
+
+__all__ = ["CommandError", "ImapContext", "ImapSession", "Section", "SectionText"]
