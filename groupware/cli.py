@@ -175,11 +175,11 @@ def _load_demo(core: Core) -> None:
 @pass_context
 def serve(context: Context, only: str) -> None:
     """Run the services in one process until SIGTERM or Ctrl-C."""
-    from groupware.app import AVAILABLE_SERVICES, run
+    from groupware.app import SERVICES, run
 
     config = context.config()
     setup_logging(config.logging.level)
-    chosen = frozenset(s.strip() for s in only.split(",") if s.strip()) or AVAILABLE_SERVICES
+    chosen = frozenset(s.strip() for s in only.split(",") if s.strip()) or frozenset(SERVICES)
     asyncio.run(run(config, chosen))
 
 
