@@ -20,9 +20,11 @@ from pathlib import Path
 from typing import Any, Final, TypeVar
 
 import click
+from rich.cells import cell_len
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from groupware import __version__
 from groupware.config import Config, load_config
@@ -34,8 +36,12 @@ from groupware.datadir import init_data_dir
 from groupware.errors import GroupwareError, PasswordPolicyError
 from groupware.logs import setup_logging
 
-out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# No emoji codes: ":...:" in a name is text. Values from the directory go into
+# tables as Text, never as markup (a school named "[annexe]" is not a style).
+out = Console(
+    highlight=False, emoji=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160
+)
+err = Console(stderr=True, highlight=False, emoji=False, soft_wrap=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 _SIZE: Final = re.compile(r"(?i)^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$")
@@ -98,6 +104,10 @@ def _user_errors() -> Iterator[None]:
     except GroupwareError as exc:
         err.print(f"error: {exc}", markup=False)
         raise SystemExit(1) from None
+    except OSError as exc:
+        # Unreadable file, unwritable folder, full disk: the user's to fix.
+        err.print(f"error: {exc}", markup=False)
+        raise SystemExit(1) from None
 
 
 class _Group(click.Group):
@@ -133,10 +143,10 @@ def main(ctx: click.Context, data: Path | None) -> None:
 def init(directory: Path, domain: str, institution: str | None, demo: bool) -> None:
     """Create the data folder DIRECTORY: config, database, TLS certificate, stores."""
     init_data_dir(directory, domain=domain.lower(), institution=institution)
-    out.print(f"Created {directory} (config: {directory / 'groupware.toml'})")
+    out.print(f"Created {directory} (config: {directory / 'groupware.toml'})", markup=False)
     if demo:
         _load_demo(Core.open(load_config(directory, env={})))
-    out.print(f"Start it with: groupware --data {directory} serve")
+    out.print(f"Start it with: groupware --data {directory} serve", markup=False)
 
 
 def _load_demo(core: Core) -> None:
@@ -161,7 +171,7 @@ def _load_demo(core: Core) -> None:
     table.add_column("School")
     for person in core.directory.list_persons():
         role = person.role + (" (admin)" if person.is_admin else "")
-        table.add_row(person.login, numens[person.numen_hmac], role, person.school)
+        table.add_row(person.login, numens[person.numen_hmac], Text(role), Text(person.school))
     out.print(table)
     core.close()
 
@@ -201,22 +211,27 @@ def users_import(context: Context, file: Path, disable_missing: bool) -> None:
     """Import the HR export FILE (CSV); idempotent, keyed by NUMEN."""
     core = context.core()
     data = file.read_bytes()
-    with Progress(
+    progress = Progress(
         TextColumn("[bold]Importing"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=err,
         transient=False,
-    ) as progress:
-        task = progress.add_task("import", total=None)
+    )
+    task = progress.add_task("import", total=None)
 
-        def advance(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
+    def advance(done: int, total: int) -> None:
+        # Shown from the first written batch: a refused file shows only its error.
+        progress.start()
+        progress.update(task, completed=done, total=total)
 
+    try:
         report = HrImport(core.directory).run(
             data, actor=_actor(), disable_missing=disable_missing, progress=advance
         )
+    finally:
+        progress.stop()
     _print_report(report)
 
 
@@ -272,7 +287,7 @@ def _birth_date(_ctx: Any, _param: Any, value: str | None) -> date | None:
 @click.option("--service", default="")
 @click.option("--admin", is_flag=True, help="Give the administrator role.")
 @pass_context
-def users_add(context: Context, admin: bool, **fields: Any) -> None:
+def users_add(context: Context, /, admin: bool, **fields: Any) -> None:
     """Create one account by hand (first sign-in with the NUMEN)."""
     core = context.core()
     person = core.directory.add_person(NewPerson(**fields), actor=_actor(), is_admin=admin)
@@ -286,19 +301,35 @@ def users_add(context: Context, admin: bool, **fields: Any) -> None:
 def users_list(context: Context, school: str | None, active_only: bool) -> None:
     """One line per person: identifier, address, name, role, school, status."""
     people = context.core().directory.list_persons(active_only=active_only, school=school)
-    table = Table(box=None, pad_edge=False)
-    for column in ("identifier", "address", "name", "role", "school", "status"):
-        table.add_column(column, no_wrap=True)
-    for person in people:
-        table.add_row(
-            person.login,
-            person.email,
-            person.display_name,
-            person.role,
-            person.school,
-            _status(person),
-        )
-    out.print(table, crop=False, overflow="ignore")
+    _print_columns(
+        ("identifier", "address", "name", "role", "school", "status"),
+        [
+            (
+                person.login,
+                person.email,
+                person.display_name,
+                person.role,
+                person.school,
+                _status(person),
+            )
+            for person in people
+        ],
+    )
+
+
+def _print_columns(headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    """Aligned plain columns, one line per row, never cut (scripts read them)."""
+    widths = [
+        max(cell_len(value) for value in column) for column in zip(headers, *rows, strict=True)
+    ]
+    lines = [
+        "  ".join(
+            value + " " * (width - cell_len(value))
+            for value, width in zip(row, widths, strict=True)
+        ).rstrip()
+        for row in (headers, *rows)
+    ]
+    click.echo("\n".join(lines))
 
 
 def _status(person: Person) -> str:
@@ -334,7 +365,7 @@ def users_show(context: Context, login: str) -> None:
         ("created", person.created_at.isoformat(timespec="seconds")),
     ]
     for name, value in rows:
-        table.add_row(name, value)
+        table.add_row(name, Text(value))
     out.print(table)
 
 
@@ -400,12 +431,13 @@ def groups_add(context: Context, name: str, display_name: str) -> None:
 @pass_context
 def groups_list(context: Context) -> None:
     """Every group, with its kind and number of members."""
-    table = Table(box=None, pad_edge=False)
-    for column in ("name", "kind", "members", "display name"):
-        table.add_column(column, no_wrap=True)
-    for group, count in context.core().directory.list_groups():
-        table.add_row(group.name, group.kind, str(count), group.display_name)
-    out.print(table, crop=False, overflow="ignore")
+    _print_columns(
+        ("name", "kind", "members", "display name"),
+        [
+            (group.name, group.kind, str(count), group.display_name)
+            for group, count in context.core().directory.list_groups()
+        ],
+    )
 
 
 @groups.command("members")
@@ -413,8 +445,8 @@ def groups_list(context: Context) -> None:
 @pass_context
 def groups_members(context: Context, name: str) -> None:
     """The members of group NAME, one per line."""
-    for person in context.core().directory.members(name):
-        out.print(f"{person.login}\t{person.email}\t{person.display_name}", markup=False)
+    people = context.core().directory.members(name)
+    click.echo("".join(f"{p.login}\t{p.email}\t{p.display_name}\n" for p in people), nl=False)
 
 
 @groups.command("add-member")
@@ -423,8 +455,9 @@ def groups_members(context: Context, name: str) -> None:
 @pass_context
 def groups_add_member(context: Context, name: str, login: str) -> None:
     """Add LOGIN to group NAME."""
-    context.core().directory.add_member(name, login, actor=_actor())
-    out.print(f"Added {login} to {name}.")
+    directory = context.core().directory
+    directory.add_member(name, login, actor=_actor())
+    out.print(f"Added {directory.get(login).login} to {name.strip().lower()}.", markup=False)
 
 
 @groups.command("remove-member")
@@ -433,8 +466,9 @@ def groups_add_member(context: Context, name: str, login: str) -> None:
 @pass_context
 def groups_remove_member(context: Context, name: str, login: str) -> None:
     """Remove LOGIN from group NAME."""
-    context.core().directory.remove_member(name, login, actor=_actor())
-    out.print(f"Removed {login} from {name}.")
+    directory = context.core().directory
+    directory.remove_member(name, login, actor=_actor())
+    out.print(f"Removed {directory.get(login).login} from {name.strip().lower()}.", markup=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

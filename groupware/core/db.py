@@ -78,8 +78,8 @@ groups = Table(
     "groups",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("name", String(190), nullable=False, unique=True),
-    Column("display_name", String(255), nullable=False),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("display_name", String(512), nullable=False),
     Column("kind", String(16), nullable=False),  # school | department | role | custom
     Column("school", String(255), nullable=False, default=""),
     Column("created_at", DateTime(timezone=True), nullable=False),

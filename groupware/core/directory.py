@@ -12,8 +12,9 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import Engine, Row, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, Row, delete, func, insert, select, update
 
 from groupware.config import Config
 from groupware.core.audit import Audit, Clock, utc_now
@@ -89,7 +90,7 @@ class NewPerson:
     service: str = ""
 
 
-def person_from_row(row: Row) -> Person:
+def person_from_row(row: Row[Any]) -> Person:
     """Map a ``persons`` row."""
     return Person(
         id=row.id,
@@ -115,7 +116,7 @@ def person_from_row(row: Row) -> Person:
     )
 
 
-def _group_from_row(row: Row) -> Group:
+def _group_from_row(row: Row[Any]) -> Group:
     return Group(
         id=row.id, name=row.name, display_name=row.display_name, kind=row.kind, school=row.school
     )
@@ -252,8 +253,12 @@ class Directory:
                 raise ConflictError("a person with this NUMEN already exists")
             local = unique_local_part(base, lambda cand: self._address_taken(conn, cand))
             person_id = self.insert_person(conn, new, digest, local, now, is_admin=is_admin)
-            for spec in import_group_specs(new.school, new.role, (new.discipline, new.service)):
-                group_id = self._ensure_group(conn, *spec, now=now)
+            # A set: discipline and service may name the same department.
+            group_ids = {
+                self._ensure_group(conn, *spec, now=now)
+                for spec in import_group_specs(new.school, new.role, (new.discipline, new.service))
+            }
+            for group_id in sorted(group_ids):
                 conn.execute(
                     insert(group_members).values(
                         group_id=group_id, person_id=person_id, source="import"
@@ -271,9 +276,35 @@ class Directory:
             is not None
         )
 
+    def person_values(
+        self, new: NewPerson, digest: str, local: str, now: datetime, *, is_admin: bool = False
+    ) -> dict[str, object]:
+        """The ``persons`` row of a new person whose address is ``local@domain``."""
+        return {
+            "numen_hmac": digest,
+            "login": local,
+            "email": f"{local}@{self.domain}",
+            "first_name": new.first_name,
+            "last_name": new.last_name,
+            "birth_date": new.birth_date,
+            "role": new.role,
+            "school": new.school,
+            "discipline": new.discipline,
+            "service": new.service,
+            "is_active": True,
+            "is_admin": is_admin,
+            "must_change_password": True,
+            "password_hash": None,
+            "quota_bytes": self.config.accounts.default_quota_bytes,
+            "language": self.config.accounts.default_language,
+            "credential_version": 0,
+            "created_at": now,
+            "updated_at": now,
+        }
+
     def insert_person(
         self,
-        conn: object,
+        conn: Connection,
         new: NewPerson,
         digest: str,
         local: str,
@@ -281,35 +312,17 @@ class Directory:
         *,
         is_admin: bool = False,
     ) -> int:
-        email = f"{local}@{self.domain}"
-        result = conn.execute(  # type: ignore[attr-defined]
-            insert(persons).values(
-                numen_hmac=digest,
-                login=local,
-                email=email,
-                first_name=new.first_name,
-                last_name=new.last_name,
-                birth_date=new.birth_date,
-                role=new.role,
-                school=new.school,
-                discipline=new.discipline,
-                service=new.service,
-                is_active=True,
-                is_admin=is_admin,
-                must_change_password=True,
-                password_hash=None,
-                quota_bytes=self.config.accounts.default_quota_bytes,
-                language=self.config.accounts.default_language,
-                credential_version=0,
-                created_at=now,
-                updated_at=now,
-            )
-        )
-        person_id = int(result.inserted_primary_key[0])
-        conn.execute(  # type: ignore[attr-defined]
-            insert(addresses).values(
-                address=email, person_id=person_id, kind="primary", created_at=now
-            )
+        """Insert a new person and their primary address; return their id."""
+        values = self.person_values(new, digest, local, now, is_admin=is_admin)
+        person_id = int(conn.execute(insert(persons).returning(persons.c.id), values).scalar_one())
+        conn.execute(
+            insert(addresses),
+            {
+                "address": values["email"],
+                "person_id": person_id,
+                "kind": "primary",
+                "created_at": now,
+            },
         )
         return person_id
 

@@ -42,6 +42,8 @@ MAX_LOCAL_PART: Final = 64
 def ascii_fold(text: str) -> str:
     """Lowercase ASCII version of ``text``: accents and ligatures resolved."""
     text = text.translate(_LIGATURES)
+    if text.isascii():  # most names and schools: nothing to decompose
+        return text.lower()
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).lower()
 
@@ -51,8 +53,8 @@ def name_part(text: str) -> str:
 
     Returns an empty string when nothing usable is left (the caller rejects it).
     """
-    folded = ascii_fold(text)
-    folded = _APOSTROPHES.sub("", folded)
+    # Apostrophes go first: NFKD turns the acute accent "´" into a space.
+    folded = ascii_fold(_APOSTROPHES.sub("", text))
     folded = _SEPARATORS.sub("-", folded)
     folded = _NOT_ALLOWED.sub("", folded)
     return _HYPHENS.sub("-", folded).strip("-")
@@ -63,8 +65,11 @@ def base_local_part(first_name: str, last_name: str) -> str:
     first, last = name_part(first_name), name_part(last_name)
     if not first or not last:
         return ""
-    # Leave room for a collision digit within RFC 5321's 64 octets.
-    return f"{first}.{last}"[: MAX_LOCAL_PART - 3].rstrip("-.")
+    # Leave room for a collision number within RFC 5321's 64 octets; a very long
+    # first name is shortened too, so that the dot and some of the last name stay.
+    halves_chars = MAX_LOCAL_PART - 3 - 1
+    first = first[: halves_chars - min(len(last), halves_chars // 2)].rstrip("-")
+    return f"{first}.{last}"[: MAX_LOCAL_PART - 3].rstrip("-")
 
 
 def unique_local_part(base: str, is_taken: Callable[[str], bool]) -> str:
@@ -79,4 +84,4 @@ def unique_local_part(base: str, is_taken: Callable[[str], bool]) -> str:
 
 def group_slug(*parts: str) -> str:
     """A stable group name: ``("Lycée Joffre", "Lettres")`` → ``lycee-joffre.lettres``."""
-    return ".".join(name_part(part) for part in parts if name_part(part))
+    return ".".join(slug for slug in map(name_part, parts) if slug)

@@ -74,7 +74,10 @@ class DavService:
         self._tickets = tickets if tickets is not None else TicketBook()
         self._max_resource_bytes = config.dav.max_resource_bytes
         self._retry_after_seconds = config.auth.lockout_seconds
-        config.path(config.dav.storage_folder).mkdir(parents=True, exist_ok=True)
+        # Radicale's own layout (pinned minor): made here so it never warns at start.
+        (config.path(config.dav.storage_folder) / "collection-root").mkdir(
+            parents=True, exist_ok=True
+        )
         self._radicale = radicale.Application(radicale_config.build(config, self._tickets))
         # Radicale's storage object, shared so that its locks cover our writes too.
         self._storage = self._radicale._storage  # noqa: SLF001 - pinned Radicale minor
