@@ -106,7 +106,7 @@ ENGLISH = Texts(
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+        pytest.fail("Debian's chromium is missing: apt-get install chromium (scripts/test does)")
     expect.set_options(timeout=5_000)
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(
