@@ -174,10 +174,9 @@ service imap-login {{
 service anvil {{
   chroot =
 }}
-service imap-login {{
-  chroot =
-}}
-default_login_user = {user}
+first_valid_uid = {uid}
+last_valid_uid = {uid}
+default_login_user = {login_user}
 default_internal_user = {user}
 """
 
@@ -196,12 +195,23 @@ def dovecot(total: int) -> Iterator[tuple[IMAPClient, Callable[[int], None]] | N
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     base = Path(tempfile.mkdtemp(prefix="bench-dovecot-"))
-    user = pwd.getpwuid(os.getuid()).pw_name
     for sub in ("run", "state", "mail", "home"):
         (base / sub).mkdir()
     (base / "users").write_text(f"marie:{{PLAIN}}{PASSWORD}\n")
+    if os.getuid() == 0:
+        # Dovecot runs neither its login nor its mail processes as root.
+        account = pwd.getpwnam("dovecot")
+        user, login_user, uid, gid = "dovecot", "dovenull", account.pw_uid, account.pw_gid
+        base.chmod(0o755)
+        for sub in ("mail", "home"):
+            os.chown(base / sub, uid, gid)
+    else:
+        user = login_user = pwd.getpwuid(os.getuid()).pw_name
+        uid, gid = os.getuid(), os.getgid()
     (base / "dovecot.conf").write_text(
-        DOVECOT_CONF.format(base=base, uid=os.getuid(), gid=os.getgid(), port=port, user=user)
+        DOVECOT_CONF.format(
+            base=base, uid=uid, gid=gid, port=port, user=user, login_user=login_user
+        )
     )
     process = subprocess.Popen([binary, "-F", "-c", str(base / "dovecot.conf")])
     try:
@@ -210,7 +220,7 @@ def dovecot(total: int) -> Iterator[tuple[IMAPClient, Callable[[int], None]] | N
         while client is None:
             try:
                 client = IMAPClient("127.0.0.1", port=port, ssl=False, timeout=120)
-            except OSError:
+            except (OSError, IMAPClient.AbortError):
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)

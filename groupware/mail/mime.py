@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import Message
@@ -157,16 +158,62 @@ def parse_headers(block: bytes) -> Message:
     return _HEADER_PARSER.parsestr(decoded)
 
 
+def _split_params(value: str) -> list[str]:
+    """The ``;``-separated pieces of a header value, quotes respected."""
+    pieces, current, quoted, escaped = [], [], False, False
+    for ch in value:
+        if escaped:
+            current.append(ch)
+            escaped = False
+        elif ch == "\\" and quoted:
+            current.append(ch)
+            escaped = True
+        elif ch == '"':
+            current.append(ch)
+            quoted = not quoted
+        elif ch == ";" and not quoted:
+            pieces.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+    pieces.append("".join(current))
+    return pieces
+
+
 def _params(message: Message, header: str) -> list[tuple[str, str]]:
-    params = message.get_params(header=header, failobj=None, unquote=True)
-    if not params:
+    """Parameters as written: RFC 2231 forms (``FILENAME*``) are passed on raw, as
+    Dovecot does, for clients to decode; only quoting is undone."""
+    value = _header(message, header)
+    if value is None:
         return []
     found: list[tuple[str, str]] = []
-    for key, value in params[1:]:
-        if isinstance(value, tuple):  # RFC 2231 encoded: (charset, language, value)
-            value = value[2]
-        found.append((str(key).upper(), str(value)))
+    for piece in _split_params(value)[1:]:
+        key, sep, raw = piece.partition("=")
+        key, raw = key.strip(), raw.strip()
+        if not sep or not key:
+            continue
+        if len(raw) >= 2 and raw.startswith('"') and raw.endswith('"'):
+            raw = re.sub(r"\\(.)", r"\1", raw[1:-1])
+        found.append((key.upper(), raw))
     return found
+
+
+def param(params: list[tuple[str, str]], name: str) -> str | None:
+    """A parameter's value, its RFC 2231 form (``NAME*``, ``NAME*0``...) decoded."""
+    values = dict(params)
+    if name in values:
+        return values[name]
+    pieces = sorted((key, value) for key, value in params if key.startswith(name + "*"))
+    if not pieces:
+        return None
+    encoded = "".join(value for _key, value in pieces)
+    if pieces[0][0].endswith("*") and "'" in encoded:
+        charset, _language, text = encoded.split("'", 2)
+        try:
+            return urllib.parse.unquote(text, encoding=charset or "utf-8", errors="replace")
+        except LookupError:
+            return urllib.parse.unquote(text)
+    return encoded
 
 
 def _describe(part: Part, headers: Message, default_type: str) -> None:
@@ -241,7 +288,7 @@ def parse_part(
     headers = parse_headers(data[start:header_end])
     _describe(part, headers, default_type)
     if part.maintype == "multipart" and depth < MAX_DEPTH:
-        boundary = dict(part.params).get("BOUNDARY")
+        boundary = param(part.params, "BOUNDARY")
         ranges = (
             _boundary_ranges(data, boundary.encode("utf-8", "surrogateescape"), body_start, end)
             if boundary
@@ -308,8 +355,8 @@ def has_attachment(top: Part) -> bool:
     for part in walk(top):
         if part.disposition and part.disposition[0] == "attachment":
             return True
-        named = dict(part.params).get("NAME") or (
-            dict(part.disposition[1]).get("FILENAME") if part.disposition else None
+        named = param(part.params, "NAME") or (
+            param(part.disposition[1], "FILENAME") if part.disposition else None
         )
         if named and part.maintype not in ("multipart", "text"):
             return True

@@ -278,18 +278,18 @@ class MailStore:
     def ensure_mailboxes(self, person: Person) -> None:
         """INBOX and the special-use folders, named in the person's language, once."""
         with self.engine.begin() as conn:
-            existing = {
-                row.special_use: row.name
-                for row in conn.execute(
-                    select(mailboxes.c.name, mailboxes.c.special_use).where(
-                        mailboxes.c.person_id == person.id
-                    )
+            rows = conn.execute(
+                select(mailboxes.c.name, mailboxes.c.special_use).where(
+                    mailboxes.c.person_id == person.id
                 )
-            }
-            if INBOX not in existing.values():
+            ).all()
+            # Names and uses apart: many mailboxes share the empty use.
+            names = {row.name for row in rows}
+            uses = {row.special_use for row in rows if row.special_use}
+            if INBOX not in names:
                 self._insert_mailbox(conn, person.id, INBOX, "")
             for name, use in SPECIAL_FOLDERS.get(person.language, SPECIAL_FOLDERS["en"]):
-                if use not in existing and name not in existing.values():
+                if use not in uses and name not in names:
                     self._insert_mailbox(conn, person.id, name, use)
             has_usage = conn.execute(
                 select(mail_usage.c.person_id).where(mail_usage.c.person_id == person.id)
@@ -570,7 +570,9 @@ class MailStore:
                     modseq=modseq,
                     blob_id=blob_id,
                     flags=_flags_text(normalize_flags(flags)),
-                    internal_date=internal_date or datetime.now(UTC),
+                    # The index keeps naive UTC (SQLite drops the zone): convert, so the
+                    # instant survives and not just the wall-clock reading.
+                    internal_date=(internal_date or datetime.now(UTC)).astimezone(UTC),
                     is_recent=True,
                     delivery_key=delivery_key,
                 )
@@ -658,7 +660,16 @@ class MailStore:
         """What changed after ``since_modseq``: ``(messages, expunged uids, highest modseq)``.
 
         Costs time in proportion to the changes, not to the mailbox (indexed on modseq).
+        The highest modseq is read first and bounds both queries: a change committed
+        between the queries is left for the next call instead of being skipped.
         """
+        with self.engine.connect() as conn:
+            highest = int(
+                conn.execute(
+                    select(mailboxes.c.highest_modseq).where(mailboxes.c.id == mailbox_id)
+                ).scalar()
+                or 0
+            )
         query = (
             select(
                 mail_messages.c.uid,
@@ -671,7 +682,11 @@ class MailStore:
                 mail_blobs.c.path,
             )
             .join(mail_blobs, mail_blobs.c.id == mail_messages.c.blob_id)
-            .where(mail_messages.c.mailbox_id == mailbox_id, mail_messages.c.modseq > since_modseq)
+            .where(
+                mail_messages.c.mailbox_id == mailbox_id,
+                mail_messages.c.modseq > since_modseq,
+                mail_messages.c.modseq <= highest,
+            )
             .order_by(mail_messages.c.uid)
         )
         with self.engine.connect() as conn:
@@ -683,13 +698,11 @@ class MailStore:
                     .where(
                         mail_expunged.c.mailbox_id == mailbox_id,
                         mail_expunged.c.modseq > since_modseq,
+                        mail_expunged.c.modseq <= highest,
                     )
                     .order_by(mail_expunged.c.uid)
                 )
             ]
-            highest = conn.execute(
-                select(mailboxes.c.highest_modseq).where(mailboxes.c.id == mailbox_id)
-            ).scalar()
         messages = [
             MessageInfo(
                 uid=int(row.uid),
@@ -703,7 +716,7 @@ class MailStore:
             )
             for row in rows
         ]
-        return messages, expunged, int(highest or 0)
+        return messages, expunged, highest
 
     def counts(self, mailbox_id: int) -> dict[str, int]:
         """MESSAGES, UNSEEN, RECENT, DELETED and SIZE of a mailbox (STATUS), by SQL aggregates."""

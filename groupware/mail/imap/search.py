@@ -11,6 +11,7 @@ candidate messages. Blocking: the session runs it in a worker thread.
 from __future__ import annotations
 
 import datetime
+import email.utils
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -122,13 +123,10 @@ class Searcher:
     def _date_test(self, key: sk.DateKey) -> Callable[[Candidate], bool]:
         def day_of(c: Candidate) -> datetime.date | None:
             if key.field is sk.DateField.INTERNAL:
-                moment = c.info.internal_date
-            else:
-                moment = c.meta.get("sent_date")
-                if moment is None:
-                    return None
-            # RFC 3501: dates compare "disregarding time and timezone" (the message's own).
-            return moment.date()
+                return c.info.internal_date.date()
+            # RFC 3501: SENT* compare the Date: header "disregarding time and timezone",
+            # so the day as written in the header, not the UTC day the index keeps.
+            return _written_day((c.meta.get("envelope") or {}).get("date"))
 
         relation = key.relation
 
@@ -161,6 +159,15 @@ class Searcher:
             return any(needle in text.decode_words(str(v)).lower() for v in values)
 
         return test
+
+
+def _written_day(value: str | None) -> datetime.date | None:
+    if not value:
+        return None
+    try:
+        return email.utils.parsedate_to_datetime(value).date()
+    except (TypeError, ValueError, IndexError):
+        return None
 
 
 def _is_saved(sequence_set: Any) -> bool:

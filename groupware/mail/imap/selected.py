@@ -39,6 +39,9 @@ class SelectedMailbox:
     recent: set[int] = field(default_factory=set)
     saved: list[int] = field(default_factory=list)  # SEARCHRES ($), as UIDs
     pending_expunges: set[int] = field(default_factory=set)
+    # Flag changes this session made and already told its client (uid -> modseq):
+    # the next refresh skips them instead of echoing them as unsolicited FETCHes.
+    reported: dict[int, int] = field(default_factory=dict)
 
     @property
     def count(self) -> int:
@@ -86,9 +89,13 @@ class SelectedMailbox:
         added = [m for m in messages if m.uid > self.largest_uid]
         for message in messages:
             if message.uid <= self.largest_uid:
+                if self.reported.get(message.uid) == message.modseq:
+                    continue
                 seq = self.seq_of(message.uid)
                 if seq is not None and message.uid not in self.pending_expunges:
                     update.flag_changes.append((seq, message))
+        # Every reported change is at or below highest_modseq: covered now.
+        self.reported.clear()
         if added:
             self.uids.extend(m.uid for m in added)
             self.recent.update(new_recent)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import ssl
 from collections.abc import Callable
 from typing import Final
@@ -92,6 +93,18 @@ class Connection:
         self._auth_tag: str | None = None
         self._closing = False
 
+    def _quick_ack(self) -> None:
+        """ACK the literal at once (Linux ``TCP_QUICKACK``).
+
+        Clients such as imaplib send a literal and its closing CRLF in two writes; with
+        Nagle on their side and delayed ACKs on ours, the CRLF would wait ~40 ms for
+        our ACK of the literal, on every APPEND.
+        """
+        sock = self.writer.get_extra_info("socket")
+        if sock is not None and hasattr(socket, "TCP_QUICKACK"):
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
+
     async def send(self, data: bytes) -> None:
         """Write a response and apply back-pressure."""
         self.writer.write(data)
@@ -127,6 +140,10 @@ class Connection:
         unregister = self.dispatcher.register(person.id, woken)
         read = asyncio.ensure_future(self.reader.read(READ_BYTES))
         try:
+            # A change between IDLE's first refresh and the registration above woke
+            # nobody: look once more now that every later change sets ``woken``.
+            if self.session.selected is not None:
+                await self.session.refresh(allow_expunge=True)
             while True:
                 wait = asyncio.ensure_future(woken.wait())
                 done, _pending = await asyncio.wait(
@@ -174,6 +191,7 @@ class Connection:
             await self._raw_line(event.line)
         elif isinstance(event, p.ContinuationNeeded):
             await self.send(wire.continuation(event.text))
+            self._quick_ack()
         elif isinstance(event, p.CommandRejected | p.LiteralRefused):
             if event.tag is None:
                 await self.send(wire.untagged_status(event.status, event.reason, event.code))

@@ -19,7 +19,7 @@ import base64
 import binascii
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -111,6 +111,14 @@ def _wildcard(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(out) + r"\Z", re.DOTALL)
 
 
+def _canonical_pattern(pattern: str) -> str:
+    """A LIST pattern with a leading ``INBOX`` in upper case: INBOX is case-insensitive."""
+    head, rest = pattern[:5], pattern[5:]
+    if head.upper() == "INBOX" and (not rest or rest[0] in (DELIMITER, "*", "%")):
+        return "INBOX" + rest
+    return pattern
+
+
 def _ordered_flags(flags: frozenset[str] | set[str]) -> list[str]:
     system = [flag for flag in _SYSTEM_ORDER if flag in flags]
     return system + sorted(flag for flag in flags if flag not in SYSTEM_FLAGS)
@@ -164,10 +172,16 @@ class ImapSession:
         """Run one command and answer it (tagged response last)."""
         handler = getattr(self, f"do_{type(command).__name__.lower()}", None)
         try:
-            if handler is None:
-                raise _bad(f"{command.name} is not supported")
-            self._check_state(command)
-            await handler(command)
+            try:
+                if handler is None:
+                    raise _bad(f"{command.name} is not supported")
+                self._check_state(command)
+                await handler(command)
+            except NotFoundError as error:
+                # A mailbox deleted by another session between lookup and use.
+                raise _no("No such mailbox", "NONEXISTENT") from error
+            except QuotaExceededError as error:
+                raise _no("Quota exceeded", "OVERQUOTA") from error
         except CommandError as error:
             if self.selected is not None and not isinstance(command, _NO_EXPUNGE):
                 await self.refresh(allow_expunge=True)
@@ -336,21 +350,28 @@ class ImapSession:
 
     async def do_select(self, command: c.Select | c.Examine) -> None:
         read_only = isinstance(command, c.Examine)
-        self.selected = None
+        if self.selected is not None:
+            # RFC 7162 §3.2.11: mark where the old mailbox's responses end.
+            self.selected = None
+            await self.send(wire.untagged_status("OK", "Previous mailbox closed", "CLOSED"))
         mailbox = await self._mailbox(command.mailbox)
         if command.condstore:
             self.condstore = True
         if command.qresync is not None and not self.qresync:
             raise _bad("Enable QRESYNC first")
+        # The mod-sequence is read before the messages: a change that lands between the
+        # two reads is then announced by the next refresh instead of being lost.
+        known_modseq = mailbox.highest_modseq
         messages = await self._run(self.store.messages, mailbox.id)
         recent = set() if read_only else set(await self._run(self.store.clear_recent, mailbox.id))
         if read_only:
             recent = {m.uid for m in messages if m.is_recent}
         mailbox = await self._run(self.store.mailbox_by_id, mailbox.id)
-        assert mailbox is not None
+        if mailbox is None:
+            raise _no(f"No such mailbox: {command.mailbox}", "NONEXISTENT")
         selected = SelectedMailbox(mailbox=mailbox, is_read_only=read_only)
         selected.uids.extend(m.uid for m in messages)
-        selected.modseq = mailbox.highest_modseq
+        selected.modseq = known_modseq
         selected.recent = recent
         keywords = sorted({f for m in messages for f in m.flags if f not in SYSTEM_FLAGS})
         await self.send(wire.untagged(b"FLAGS " + wire.flag_list([*_SYSTEM_ORDER, *keywords])))
@@ -381,7 +402,7 @@ class ImapSession:
         )
         await self.send(
             wire.untagged_status(
-                "OK", "Highest", wire.ResponseCode("HIGHESTMODSEQ", b"%d" % mailbox.highest_modseq)
+                "OK", "Highest", wire.ResponseCode("HIGHESTMODSEQ", b"%d" % known_modseq)
             )
         )
         self.selected = selected
@@ -483,11 +504,25 @@ class ImapSession:
             return
         mailboxes = await self._run(self.store.list_mailboxes, self._person().id)
         names = {m.name for m in mailboxes}
-        patterns = [_wildcard(command.reference + pattern) for pattern in command.patterns]
+        patterns = [
+            _wildcard(_canonical_pattern(command.reference + pattern))
+            for pattern in command.patterns
+        ]
+        subscribed_below = {
+            m.name.rsplit(DELIMITER, depth)[0]
+            for m in mailboxes
+            if m.is_subscribed
+            for depth in range(1, m.name.count(DELIMITER) + 1)
+        }
         for mailbox in mailboxes:
             if not any(p.match(mailbox.name) for p in patterns):
                 continue
-            if options.subscribed and not mailbox.is_subscribed:
+            # RFC 5258 §3.5: with RECURSIVEMATCH, a parent whose descendants meet
+            # SUBSCRIBED is listed too, with CHILDINFO, even when it does not itself.
+            child_info = (
+                options.subscribed and options.recursive_match and mailbox.name in subscribed_below
+            )
+            if options.subscribed and not mailbox.is_subscribed and not child_info:
                 continue
             if options.special_use and not mailbox.special_use:
                 continue
@@ -500,6 +535,8 @@ class ImapSession:
             line = (
                 b"LIST " + wire.flag_list(attributes) + b' "/" ' + self._mailbox_text(mailbox.name)
             )
+            if child_info:
+                line += b' ("CHILDINFO" ("SUBSCRIBED"))'
             await self.send(wire.untagged(line))
             if returns.status:
                 await self.send(await self._status_line(mailbox, returns.status))
@@ -507,7 +544,7 @@ class ImapSession:
 
     async def do_lsub(self, command: c.Lsub) -> None:
         mailboxes = await self._run(self.store.list_mailboxes, self._person().id)
-        pattern = _wildcard(command.reference + command.pattern)
+        pattern = _wildcard(_canonical_pattern(command.reference + command.pattern))
         names = {m.name for m in mailboxes}
         for mailbox in mailboxes:
             if mailbox.is_subscribed and pattern.match(mailbox.name):
@@ -670,11 +707,15 @@ class ImapSession:
             ]
         if not selected.count:
             raise _bad("The mailbox is empty")
-        resolved = sequence_set.resolve(selected.count)
-        numbers = sorted(n for n in resolved if 1 <= n <= selected.count)
-        if len(numbers) != len(resolved):
+        # RFC 3501 §9 (seq-number): a number past the last message is a client error;
+        # intervals() would silently clamp it.
+        if any(
+            number is not None and number > selected.count
+            for bounds in sequence_set.ranges
+            for number in bounds
+        ):
             raise _bad("Invalid message sequence number")
-        return [(n, selected.uid_at(n)) for n in numbers]
+        return [(n, selected.uid_at(n)) for n in sequence_set.resolve(selected.count)]
 
     async def do_check(self, command: c.Check) -> None:
         await self.finish(command.tag, "CHECK completed")
@@ -704,14 +745,8 @@ class ImapSession:
 
     async def _candidates(self) -> list[Candidate]:
         selected = self._selected()
-        infos = await self._run(self.store.messages, selected.mailbox.id)
-        by_uid = {info.uid: info for info in infos}
-        metas = await self._run(self.store.blob_meta, [info.blob_id for info in infos])
-        return [
-            Candidate(seq=seq, info=by_uid[uid], meta=metas.get(by_uid[uid].blob_id, {}))
-            for seq, uid in enumerate(selected.uids, 1)
-            if uid in by_uid
-        ]
+        # A copy of the view: the worker thread builds the list while the loop runs on.
+        return await self._run(_load_candidates, self.store, selected.mailbox.id, selected.uids[:])
 
     async def _search(self, key: Any) -> list[Candidate]:
         selected = self._selected()
@@ -768,8 +803,7 @@ class ImapSession:
 
     async def do_sort(self, command: c.Sort) -> None:
         found = await self._search(command.key)
-        for criterion in reversed(command.criteria):
-            found.sort(key=_sort_key(criterion.key), reverse=criterion.reverse)
+        found = await self._run(_sorted, found, command.criteria)
         await self._search_answer(command, found, "SORT")
         await self.finish(command.tag, "SORT completed", expunge=False)
 
@@ -808,17 +842,28 @@ class ImapSession:
             or a in (FetchItem.RFC822, FetchItem.RFC822_TEXT)
             for a in attributes
         )
+        # Sections, RFC822.HEADER and RFC822.TEXT cut the file along the indexed structure.
         needs_meta = any(
-            a in (FetchItem.ENVELOPE, FetchItem.BODY, FetchItem.BODYSTRUCTURE)
-            or not isinstance(a, FetchItem)
+            not isinstance(a, FetchItem)
+            or a
+            in (
+                FetchItem.ENVELOPE,
+                FetchItem.BODY,
+                FetchItem.BODYSTRUCTURE,
+                FetchItem.RFC822,
+                FetchItem.RFC822_HEADER,
+                FetchItem.RFC822_TEXT,
+            )
             for a in attributes
         )
         if sets_seen:
             unseen = [u for _s, u in targets if u in infos and "\\Seen" not in infos[u].flags]
             if unseen:
-                await self._run(
+                changed, _failed = await self._run(
                     self.store.store_flags, selected.mailbox.id, unseen, "add", ["\\Seen"]
                 )
+                # Reported in this FETCH's FLAGS: not again after it.
+                selected.reported.update({uid: modseq for uid, _flags, modseq in changed})
                 for info in await self._run(self.store.messages, selected.mailbox.id, unseen):
                     infos[info.uid] = info
         metas = {}
@@ -883,7 +928,8 @@ class ImapSession:
                 if data is None:
                     data = await self._run(self.store.files.read, info.blob_path)
                 top = top or part_from_json_text((meta or {})["structure"])
-                items.append(self._section_item(attribute, data, top))
+                # Cutting, decoding (BINARY) and copying a large message: off the loop.
+                items.append(await self._run(self._section_item, attribute, data, top))
         if with_modseq and FetchItem.MODSEQ not in names:
             items.append(b"MODSEQ (%d)" % info.modseq)
         if flags_changed and FetchItem.FLAGS not in names:
@@ -969,8 +1015,10 @@ class ImapSession:
         if failed:
             numbers = failed if command.uid else [s for s, u in targets if u in set(failed)]
             code = wire.ResponseCode("MODIFIED", str(SequenceSet.from_numbers(numbers)).encode())
-        # Our own changes are reported above; don't repeat them as unsolicited FETCHes.
-        selected.modseq = max([selected.modseq, *(m for _u, _f, m in changed)])
+        # Our own changes are known to the client (reported above, or assumed with
+        # .SILENT): the next refresh must not repeat them. The view's modseq stays put,
+        # or other sessions' changes below our new modseq would be skipped.
+        selected.reported.update({uid: modseq for uid, _flags, modseq in changed})
         await self.finish(command.tag, "STORE completed", code, expunge=False)
 
     async def _target(self, name: str) -> Mailbox:
@@ -1010,11 +1058,33 @@ class ImapSession:
         await self.finish(command.tag, "MOVE completed")
 
 
+def _load_candidates(store: MailStore, mailbox_id: int, uids: Iterable[int]) -> list[Candidate]:
+    """The messages of the view (sequence order) with their index data; blocking."""
+    infos = store.messages(mailbox_id)
+    by_uid = {info.uid: info for info in infos}
+    metas = store.blob_meta([info.blob_id for info in infos])
+    return [
+        Candidate(seq=seq, info=by_uid[uid], meta=metas.get(by_uid[uid].blob_id, {}))
+        for seq, uid in enumerate(uids, 1)
+        if uid in by_uid
+    ]
+
+
+def _sorted(found: list[Candidate], criteria: tuple[c.SortCriterion, ...]) -> list[Candidate]:
+    """RFC 5256 order: stable sorts from the last criterion, ties left in sequence order."""
+    ordered = list(found)
+    for criterion in reversed(criteria):
+        ordered.sort(key=_sort_key(criterion.key), reverse=criterion.reverse)
+    return ordered
+
+
 def _copyuid(uidvalidity: int, pairs: list[tuple[int, int]]) -> wire.ResponseCode | None:
     if not pairs:
         return None
-    source = ",".join(str(old) for old, _new in pairs)
-    target = ",".join(str(new) for _old, new in pairs)
+    # Both sides ascend together (sources in UID order, targets allocated in order), so
+    # ranges keep the pairing (RFC 4315 §3) and a large MOVE gets a short answer.
+    source = str(SequenceSet.from_numbers([old for old, _new in pairs]))
+    target = str(SequenceSet.from_numbers([new for _old, new in pairs]))
     return wire.ResponseCode("COPYUID", f"{uidvalidity} {source} {target}".encode())
 
 
