@@ -186,6 +186,94 @@ class SubmissionConfig:
     )
 
 
+SMARTHOST_TLS_MODES: Final = ("starttls", "implicit", "none")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutboundConfig:
+    """Mail for other domains: the outbound queue, its retries, and DKIM signing."""
+
+    smarthost: str = _doc(
+        "Relay host that takes all outbound mail; empty: deliver directly to each "
+        "domain's MX hosts (RFC 5321 §5.1).",
+        default="",
+    )
+    smarthost_port: int = _doc("Port of the smarthost.", default=587)
+    smarthost_tls: str = _doc(
+        "TLS to the smarthost: starttls (required, RFC 3207), implicit (RFC 8314) or none.",
+        default="starttls",
+    )
+    smarthost_verify_certificate: bool = _doc(
+        "Check the smarthost's certificate against the system's CAs and its name.",
+        default=True,
+    )
+    smarthost_username: str = _doc(
+        "User name for AUTH at the smarthost; empty: no AUTH.", default=""
+    )
+    smarthost_password_file: str = _doc(
+        "File holding the smarthost password (required with smarthost_username). "
+        "Relative paths are inside the data folder.",
+        default="",
+        repr=False,
+    )
+    mx_port: int = _doc(
+        "Port of remote MX hosts in direct delivery (25 except in tests).", default=25
+    )
+    dns_nameservers: tuple[str, ...] = _doc(
+        "Name servers (IP addresses) for MX lookups; empty: the system's (resolv.conf).",
+        default=(),
+    )
+    timeout_seconds: float = _doc(
+        "Longest wait for a connection or one reply of a remote server (RFC 5321 §4.5.3.2).",
+        default=300.0,
+    )
+    max_connections_count: int = _doc("Most outbound SMTP connections open at once.", default=10)
+    retry_initial_seconds: float = _doc(
+        "Wait after the first temporary failure; doubled after each further one.",
+        default=300.0,
+    )
+    retry_max_seconds: float = _doc("Longest wait between two attempts.", default=3600.0)
+    give_up_seconds: float = _doc(
+        "Age at which a message still not delivered is returned to its sender as failed.",
+        default=5 * 86400.0,
+    )
+    delay_warning_seconds: float = _doc(
+        "Age at which the sender is told (once) that the message is delayed; 0: never.",
+        default=4 * 3600.0,
+    )
+    dkim_selector: str = _doc(
+        "DKIM selector: the key is published at <selector>._domainkey.<domain>.",
+        default="mail",
+    )
+    dkim_key_file: Path = _doc(
+        "DKIM private key (RSA, PEM), made if missing. Relative paths are inside the data folder.",
+        default=Path("dkim/mail.key"),
+    )
+
+    def __post_init__(self) -> None:
+        if self.smarthost_tls not in SMARTHOST_TLS_MODES:
+            raise ValueError(
+                f"smarthost_tls: {self.smarthost_tls!r} is not one of "
+                + ", ".join(SMARTHOST_TLS_MODES)
+            )
+        if self.smarthost_username and not self.smarthost_password_file:
+            raise ValueError("smarthost_username needs smarthost_password_file")
+        if self.smarthost_username and self.smarthost_tls == "none":
+            raise ValueError("smarthost_username needs smarthost_tls starttls or implicit")
+        for name in ("retry_initial_seconds", "retry_max_seconds", "give_up_seconds"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+        if self.retry_max_seconds < self.retry_initial_seconds:
+            raise ValueError("retry_max_seconds must not be below retry_initial_seconds")
+        if self.delay_warning_seconds < 0:
+            raise ValueError("delay_warning_seconds must not be negative")
+        if self.max_connections_count < 1 or self.timeout_seconds <= 0:
+            raise ValueError("max_connections_count and timeout_seconds must be positive")
+        if not self.dkim_selector or "." in self.dkim_selector.strip("."):
+            # A dotted selector is legal DNS but mostly a typo for the full name.
+            raise ValueError(f"dkim_selector: {self.dkim_selector!r} is not one DNS label")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ImapConfig:
     """IMAP access to the mail store."""
@@ -279,6 +367,7 @@ class Config:
     http: HttpConfig = field(default_factory=HttpConfig)
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
     submission: SubmissionConfig = field(default_factory=SubmissionConfig)
+    outbound: OutboundConfig = field(default_factory=OutboundConfig)
     imap: ImapConfig = field(default_factory=ImapConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
     accounts: AccountsConfig = field(default_factory=AccountsConfig)
@@ -310,6 +399,27 @@ class Config:
         if len(secret) < 32:
             raise ConfigError(f"server.secret_key_file: {path} holds fewer than 32 bytes")
         return secret
+
+    def read_smarthost_password(self) -> str:
+        """The smarthost password ("" when no smarthost AUTH is configured).
+
+        Raises:
+            ConfigError: the password file is missing, unreadable or empty.
+        """
+        outbound = self.outbound
+        if not outbound.smarthost_username:
+            return ""
+        path = self.path(Path(outbound.smarthost_password_file))
+        try:
+            password = path.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8"
+            raise ConfigError(
+                f"outbound.smarthost_password_file: cannot read {path}: {reason}"
+            ) from exc
+        if not password or password.lower() in ("changeme", "password", "secret"):
+            raise ConfigError(f"outbound.smarthost_password_file: {path} holds no real password")
+        return password
 
 
 SECTIONS: Final[dict[str, type]] = {

@@ -13,6 +13,11 @@ A delivery runs these steps, each its own function over a :class:`DeliveryJob`:
    because the quota may have filled since RCPT;
 5. the store publishes ``MailboxChanged``, which wakes IMAP sessions in IDLE.
 
+Remote recipients are left in ``job.remote`` with the message as it goes on the
+wire (``job.relay_data``: our ``Received:`` but no ``Return-Path:``); a bounce for a
+remote sender is left in ``job.bounce``. The caller (``mail.service``) hands both
+to the outbound queue: this module never sends anything itself.
+
 Blocking (files and database): the service runs it in a worker thread.
 """
 
@@ -22,11 +27,12 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime
 
 from groupware.core.audit import Audit
 from groupware.core.directory import Person
 from groupware.mail.addressing import Recipients, parse_address
+from groupware.mail.dsn import RecipientReport, build_report
 from groupware.mail.spool import SpooledMessage
 from groupware.mail.store import INBOX, MailStore, QuotaExceededError
 
@@ -40,6 +46,8 @@ class DeliveryJob:
     message: SpooledMessage
     hostname: str
     data: bytes = b""
+    relay_data: bytes = b""
+    bounce: bytes | None = None
     persons: dict[int, Person] = field(default_factory=dict)
     remote: list[str] = field(default_factory=list)
     delivered: list[str] = field(default_factory=list)
@@ -62,7 +70,8 @@ def add_trace_headers(job: DeliveryJob, _pipeline: Delivery) -> None:
     while data.lower().startswith(b"return-path:"):
         # A Return-Path from the sender is replaced by ours (RFC 5321 §4.4).
         _line, _sep, data = data.partition(b"\n")
-    job.data = return_path.encode() + received.encode() + data
+    job.relay_data = received.encode() + data
+    job.data = return_path.encode() + job.relay_data
 
 
 def resolve_recipients(job: DeliveryJob, pipeline: Delivery) -> None:
@@ -151,74 +160,52 @@ class Delivery:
         return job
 
     def _bounce(self, job: DeliveryJob) -> None:
-        """A delivery status notification (RFC 3464) to a local sender."""
-        sender = parse_address(job.message.envelope.mail_from)
-        if sender is None or not self.recipients.is_local_domain(sender.domain):
-            # Remote senders are notified through the outbound queue.
-            log.info(
-                "delivery.bounce_remote queue_id=%s sender=%s",
-                job.message.queue_id,
-                job.message.envelope.mail_from,
-            )
-            return
-        found = self.recipients.resolve(sender)
-        if found is None:
-            return
+        """A delivery status notification (RFC 3464) for the sender.
+
+        A local sender finds it in their INBOX; for a remote one it is left in
+        ``job.bounce`` for the outbound queue.
+        """
         report = build_dsn(job, self.hostname)
+        if not self.file_report(job.message.envelope.mail_from, report, f"{job.message.queue_id}"):
+            job.bounce = report
+
+    def file_report(self, sender: str, report: bytes, key: str) -> bool:
+        """Put a report into a local sender's INBOX, once per ``key`` (blocking).
+
+        Args:
+            sender: the envelope sender the report is for.
+            report: the report (``mail.dsn``).
+            key: unique per report; a second call with it stores nothing.
+
+        Returns:
+            False when the sender is not local (the report must go out instead).
+        """
+        address = parse_address(sender)
+        if address is None or not self.recipients.is_local_domain(address.domain):
+            return False
+        found = self.recipients.resolve(address)
+        if found is None:
+            log.warning("delivery.report_unowned sender=%s key=%s", sender, key)
+            return True  # a local address no one holds any more: nowhere to send it
         for person in found.persons:
             self.store.ensure_mailboxes(person)
             try:
-                self.store.append(
-                    person, INBOX, report, delivery_key=f"{job.message.queue_id}:dsn:{person.id}"
-                )
+                self.store.append(person, INBOX, report, delivery_key=f"{key}:dsn:{person.id}")
             except QuotaExceededError:
                 log.warning("delivery.bounce_over_quota sender=%s", person.login)
+        return True
 
 
 def build_dsn(job: DeliveryJob, hostname: str) -> bytes:
     """A multipart/report delivery status notification for the job's failures."""
-    boundary = f"dsn-{job.message.queue_id}"
-    now = format_datetime(datetime.now(UTC))
-    lines = [
-        f"From: Mail Delivery System <MAILER-DAEMON@{hostname}>",
-        f"To: <{job.message.envelope.mail_from}>",
-        "Subject: Undelivered Mail Returned to Sender / Message non remis",
-        f"Date: {now}",
-        f"Message-ID: {make_msgid(domain=hostname)}",
-        "Auto-Submitted: auto-replied",
-        "MIME-Version: 1.0",
-        f'Content-Type: multipart/report; report-type=delivery-status; boundary="{boundary}"',
-        "",
-        f"--{boundary}",
-        "Content-Type: text/plain; charset=utf-8",
-        "Content-Transfer-Encoding: 8bit",
-        "",
-        "Your message could not be delivered to these recipients:",
-        "Votre message n'a pas pu être remis à ces destinataires :",
-        "",
-        *[f"  <{rcpt}>: {reason} ({status})" for rcpt, status, reason in job.failures],
-        "",
-        f"--{boundary}",
-        "Content-Type: message/delivery-status",
-        "",
-        f"Reporting-MTA: dns; {hostname}",
-        f"X-Queue-ID: {job.message.queue_id}",
-        "",
-    ]
-    for rcpt, status, reason in job.failures:
-        lines += [
-            f"Final-Recipient: rfc822; {rcpt}",
-            "Action: failed",
-            f"Status: {status}",
-            f"Diagnostic-Code: smtp; {reason}",
-            "",
-        ]
-    header_end = job.message.data.find(b"\r\n\r\n")
-    headers = job.message.data[: header_end + 2] if header_end >= 0 else job.message.data
-    text = "\r\n".join(lines).encode()
-    return (
-        text
-        + f"\r\n--{boundary}\r\nContent-Type: text/rfc822-headers\r\n\r\n".encode()
-        + headers
-        + f"\r\n--{boundary}--\r\n".encode()
+    return build_report(
+        queue_id=job.message.queue_id,
+        mail_from=job.message.envelope.mail_from,
+        original=job.message.data,
+        recipients=[
+            RecipientReport(recipient=rcpt, status=status, diagnostic=reason)
+            for rcpt, status, reason in job.failures
+        ],
+        hostname=hostname,
+        arrival_at=job.message.envelope.received_at,
     )

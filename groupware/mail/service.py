@@ -1,10 +1,14 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The mail service: SMTP listeners, the spool and its delivery worker, in one event loop.
+"""The mail service: SMTP listeners, the spool, delivery and the outbound queue, in one loop.
 
 ``start(stack)`` binds every listener (port 0 allowed; ``addresses`` shows the real
 ones), recovers the spool (every accepted message not yet delivered is delivered
 now, exactly once) and runs delivery in worker threads so that no file or database
-work blocks the loop.
+work blocks the loop. Remote recipients, and bounces for remote senders, are
+handed to the outbound queue (``mail.outbound``) before the incoming spool file is
+removed; the queue sends them from its own task on this loop, and only once the
+recovered incoming messages have been handed over (so that a message whose
+hand-off was interrupted is never queued twice).
 """
 
 from __future__ import annotations
@@ -12,7 +16,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
+from collections.abc import Callable
 from contextlib import AsyncExitStack
+from typing import Final
 
 from groupware.config import Listen
 from groupware.core.events import EventBus
@@ -20,17 +27,21 @@ from groupware.core.services import Core
 from groupware.errors import ConfigError
 from groupware.mail.addressing import Recipients
 from groupware.mail.delivery import Delivery
+from groupware.mail.outbound import Outbound, OutboundQueue
 from groupware.mail.smtp import SmtpContext, protocol_factory, tls_context
 from groupware.mail.spool import Spool
 from groupware.mail.store import MailStore
+from groupware.mail.transport import DnsPythonResolver, Resolver, Transport
 
 log = logging.getLogger(__name__)
+
+_RECOVERED: Final = ""  # on the delivery queue: every recovered message is handed over
 
 
 class MailService:
     """SMTP (inbound and submission), spool and delivery."""
 
-    def __init__(self, core: Core, events: EventBus) -> None:
+    def __init__(self, core: Core, events: EventBus, resolver: Resolver | None = None) -> None:
         config = core.config
         self.core = core
         self.hostname = config.smtp.hostname or f"mail.{config.server.domain}"
@@ -38,6 +49,20 @@ class MailService:
         self.spool = Spool(config.data_dir / "spool")
         self.recipients = Recipients(core.directory)
         self.delivery = Delivery(self.store, self.recipients, core.audit, self.hostname)
+        transport = Transport(
+            config,
+            resolver or DnsPythonResolver(config.outbound.dns_nameservers),
+            self.hostname,
+            config.read_smarthost_password(),
+        )
+        self.outbound = Outbound(
+            config,
+            OutboundQueue(config.data_dir / "spool"),
+            transport,
+            core.audit,
+            self.hostname,
+            self._report_to_sender,
+        )
         self.addresses: dict[str, tuple[str, int]] = {}
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -71,17 +96,26 @@ class MailService:
                     context, submission=submission, tls=tls, implicit_tls=implicit
                 )
                 await self._listen(stack, name, listen, factory, tls if implicit else None)
+        # Outbound recovery runs first: it removes half-written entries, which the
+        # incoming messages they came from then hand over again.
+        await self.outbound.start(stack)
         for queue_id in await asyncio.to_thread(lambda: list(self.spool.pending())):
             self._queue.put_nowait(queue_id)
+        self._queue.put_nowait(_RECOVERED)
         worker = asyncio.create_task(self._deliver_forever(), name="mail-delivery")
         stack.push_async_callback(_cancel, worker)
 
     async def _listen(
-        self, stack: AsyncExitStack, name: str, listen: Listen, factory: object, ssl_context: object
+        self,
+        stack: AsyncExitStack,
+        name: str,
+        listen: Listen,
+        factory: Callable[[], asyncio.BaseProtocol],
+        ssl_context: ssl.SSLContext | None,
     ) -> None:
         loop = asyncio.get_running_loop()
         try:
-            server = await loop.create_server(factory, listen.host, listen.port, ssl=ssl_context)  # type: ignore[arg-type]
+            server = await loop.create_server(factory, listen.host, listen.port, ssl=ssl_context)
         except OSError as exc:
             key = {"smtp": "smtp.listen", "submission": "submission.listen"}.get(
                 name, "submission.tls_listen"
@@ -96,6 +130,9 @@ class MailService:
     async def _deliver_forever(self) -> None:
         while True:
             queue_id = await self._queue.get()
+            if queue_id == _RECOVERED:
+                self.outbound.recovered.set()
+                continue
             try:
                 await asyncio.to_thread(self._deliver_one, queue_id)
             except Exception:  # noqa: BLE001 - boundary: one message must not stop delivery
@@ -108,16 +145,43 @@ class MailService:
         except FileNotFoundError:
             return  # delivered already (recovery queued it twice)
         job = self.delivery.deliver(message)
+        envelope = message.envelope
+        released: list[str] = []
         if job.remote:
-            log.warning("delivery.remote_pending queue_id=%s rcpts=%d", queue_id, len(job.remote))
-            return  # kept in the spool until the outbound queue takes it
+            # Same id as the spool file: a second hand-off after a crash writes nothing.
+            self.outbound.submit(
+                queue_id,
+                envelope.mail_from,
+                job.remote,
+                job.relay_data,
+                smtp_utf8=envelope.smtp_utf8,
+                authenticated_as=envelope.authenticated_as,
+            )
+            released.append(queue_id)
+        if job.bounce is not None:
+            # Never bounce a bounce: delivery reports only on messages with a sender.
+            released += self._queue_report(envelope.mail_from, job.bounce, f"{queue_id}-dsn")
         self.spool.done(queue_id)
+        # Released only now: a message still in the incoming spool is never being sent.
+        self.outbound.release(released)
         log.info(
-            "delivery.done queue_id=%s delivered=%d failed=%d",
+            "delivery.done queue_id=%s delivered=%d failed=%d remote=%d",
             queue_id,
             len(job.delivered),
             len(job.failures),
+            len(job.remote),
         )
+
+    def _queue_report(self, sender: str, report: bytes, key: str) -> list[str]:
+        """A report for a remote sender, sent with the null sender (blocking)."""
+        self.outbound.submit(key, "", (sender,), report, origin="bounce")
+        return [key]
+
+    def _report_to_sender(self, sender: str, report: bytes, key: str) -> list[str]:
+        """The outbound queue's reports: into a local INBOX, or out again (blocking)."""
+        if self.delivery.file_report(sender, report, key):
+            return []
+        return self._queue_report(sender, report, key)
 
 
 async def _close_server(server: asyncio.base_events.Server) -> None:
