@@ -193,6 +193,24 @@ def serve(context: Context, only: str) -> None:
     asyncio.run(run(config, chosen))
 
 
+@main.command()
+@pass_context
+def dns(context: Context) -> None:
+    """The DNS records to publish for the mail domain (MX, SPF, DKIM, DMARC, SRV)."""
+    from groupware.mail.dns_records import dns_records
+
+    records = dns_records(context.config())
+    table = Table(title=f"DNS records for {context.config().server.domain}")
+    for column in ("name", "type", "value", "purpose"):
+        table.add_column(column, overflow="fold")
+    for record in records:
+        table.add_row(Text(record.name), record.type, Text(record.value), Text(record.purpose))
+    err.print(table)
+    # The zone-file lines on standard output, ready to paste or to redirect.
+    for record in records:
+        out.print(record.zone_line(), markup=False, highlight=False, soft_wrap=True)
+
+
 # --- users -------------------------------------------------------------------------
 
 

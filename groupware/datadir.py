@@ -3,8 +3,8 @@
 
 The folder holds everything an embedded installation needs: ``groupware.toml``
 (every key documented with its default), ``secret.key``, ``tls/cert.pem`` and
-``tls/key.pem`` (self-signed, made with ``cryptography``), the SQLite database
-and one folder per store.
+``tls/key.pem`` (self-signed, made with ``cryptography``), the DKIM signing key
+(``dkim/mail.key``), the SQLite database and one folder per store.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from cryptography.x509.oid import NameOID
 from groupware.config import CONFIG_FILE_NAME, ServerConfig, load_config, render_toml
 from groupware.core.db import make_engine
 from groupware.errors import ConfigError
+from groupware.mail.dkim import ensure_dkim_key
 
 STORE_FOLDERS: Final = ("dav", "mail", "spool", "tls")
 
@@ -94,4 +95,5 @@ def init_data_dir(data_dir: Path, *, domain: str, institution: str | None = None
     _write_private(data_dir / "secret.key", secrets.token_urlsafe(48).encode() + b"\n")
     make_self_signed(domain, data_dir / "tls" / "cert.pem", data_dir / "tls" / "key.pem")
     config = load_config(data_dir, env={})
+    ensure_dkim_key(config)
     make_engine(config.database_url).dispose()

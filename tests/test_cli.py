@@ -1096,3 +1096,31 @@ def test_serve_only_unknown_service_fails_clearly(staffed: Path, only: str, mess
 
     assert_user_error(result, message)
     assert "listener.started" not in result.stderr
+
+
+def test_init_makes_a_dkim_key_and_dns_prints_the_records_to_publish(tmp_path: Path) -> None:
+    folder = tmp_path / "new"
+    assert run_cli("init", folder, "--domain", DOMAIN).returncode == 0
+    key = folder / "dkim" / "mail.key"
+    assert key.stat().st_mode & 0o777 == 0o600
+
+    result = run_cli("dns", data=folder)
+
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    kinds = [line.split()[3] for line in lines]
+    assert kinds == ["MX", "TXT", "TXT", "TXT", "SRV", "SRV", "SRV", "SRV", "CNAME"]
+    assert f"mail._domainkey.{DOMAIN}." in result.stdout
+    assert '"v=spf1 mx -all"' in result.stdout
+    assert f"_dmarc.{DOMAIN}." in result.stdout
+    # The DKIM record carries the public half of the key made at init.
+    from cryptography.hazmat.primitives import serialization
+
+    private = serialization.load_pem_private_key(key.read_bytes(), password=None)
+    public = private.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    import base64
+
+    dkim_line = next(line for line in lines if "_domainkey" in line)
+    assert base64.b64encode(public).decode() in dkim_line.replace('" "', "")
