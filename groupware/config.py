@@ -164,6 +164,9 @@ class SmtpConfig:
         "Largest message accepted (SIZE), enforced while receiving.", default=50 * 1024 * 1024
     )
     max_recipients_count: int = _doc("Most recipients in one transaction.", default=200)
+    delivery_workers_count: int = _doc(
+        "Messages delivered from the spool at the same time.", default=4
+    )
     timeout_seconds: int = _doc("Idle time after which a connection is closed.", default=300)
     external_group_kinds: tuple[str, ...] = _doc(
         "Kinds of group lists (school, department, role, custom) that accept mail from "

@@ -24,6 +24,7 @@ Blocking (files and database): the service runs it in a worker thread.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -95,7 +96,7 @@ def resolve_recipients(job: DeliveryJob, pipeline: Delivery) -> None:
 def file_into_inboxes(job: DeliveryJob, pipeline: Delivery) -> None:
     """Store one copy per person, idempotently."""
     for person in job.persons.values():
-        pipeline.store.ensure_mailboxes(person)
+        pipeline.ensure_mailboxes(person)
         try:
             pipeline.store.append(
                 person,
@@ -129,6 +130,16 @@ class Delivery:
         self.audit = audit
         self.hostname = hostname
         self.steps = steps
+        self._ensured: set[int] = set()
+        self._ensured_lock = threading.Lock()
+
+    def ensure_mailboxes(self, person: Person) -> None:
+        """The person's folders, made once per process (every delivery needs them)."""
+        if person.id in self._ensured:
+            return
+        self.store.ensure_mailboxes(person)
+        with self._ensured_lock:
+            self._ensured.add(person.id)
 
     def deliver(self, message: SpooledMessage) -> DeliveryJob:
         """Deliver one message to its local recipients; bounce failures to the sender."""

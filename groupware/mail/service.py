@@ -19,7 +19,6 @@ import logging
 import ssl
 from collections.abc import Callable
 from contextlib import AsyncExitStack
-from typing import Final
 
 from groupware.config import Listen
 from groupware.core.events import EventBus
@@ -34,8 +33,6 @@ from groupware.mail.store import MailStore
 from groupware.mail.transport import DnsPythonResolver, Resolver, Transport
 
 log = logging.getLogger(__name__)
-
-_RECOVERED: Final = ""  # on the delivery queue: every recovered message is handed over
 
 
 class MailService:
@@ -65,6 +62,7 @@ class MailService:
         )
         self.addresses: dict[str, tuple[str, int]] = {}
         self._queue: asyncio.Queue[str] = asyncio.Queue()
+        self._recovering: set[str] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def spooled(self, queue_id: str) -> None:
@@ -99,11 +97,16 @@ class MailService:
         # Outbound recovery runs first: it removes half-written entries, which the
         # incoming messages they came from then hand over again.
         await self.outbound.start(stack)
-        for queue_id in await asyncio.to_thread(lambda: list(self.spool.pending())):
+        recovered = await asyncio.to_thread(lambda: list(self.spool.pending()))
+        self._recovering = set(recovered)
+        for queue_id in recovered:
             self._queue.put_nowait(queue_id)
-        self._queue.put_nowait(_RECOVERED)
-        worker = asyncio.create_task(self._deliver_forever(), name="mail-delivery")
-        stack.push_async_callback(_cancel, worker)
+        if not self._recovering:
+            self.outbound.recovered.set()
+        # Several workers: file and database waits (fsync, commits) overlap.
+        for number in range(self.core.config.smtp.delivery_workers_count):
+            worker = asyncio.create_task(self._deliver_forever(), name=f"mail-delivery-{number}")
+            stack.push_async_callback(_cancel, worker)
 
     async def _listen(
         self,
@@ -130,14 +133,16 @@ class MailService:
     async def _deliver_forever(self) -> None:
         while True:
             queue_id = await self._queue.get()
-            if queue_id == _RECOVERED:
-                self.outbound.recovered.set()
-                continue
             try:
                 await asyncio.to_thread(self._deliver_one, queue_id)
             except Exception:  # noqa: BLE001 - boundary: one message must not stop delivery
                 log.exception("delivery.failed queue_id=%s", queue_id)
                 # It stays in the spool and is retried at the next start.
+            if queue_id in self._recovering:
+                self._recovering.discard(queue_id)
+                if not self._recovering:
+                    # Every recovered message is handed over: outbound may send now.
+                    self.outbound.recovered.set()
 
     def _deliver_one(self, queue_id: str) -> None:
         try:

@@ -591,7 +591,8 @@ def test_connection_refused_is_a_temporary_failure(tmp_path: Path) -> None:
 
 def test_dns_records_list_what_to_publish(tmp_path: Path) -> None:
     config = make_config(tmp_path)
-    (config.data_dir / "dkim").mkdir()
+    # init made a key; take it away and leave what a crash during init would.
+    (config.data_dir / "dkim" / "mail.key").unlink()
     (config.data_dir / "dkim" / ".mail.key.tmp").write_bytes(b"half a key: a crash at init")
     key = ensure_dkim_key(config)
     assert key == config.data_dir / "dkim" / "mail.key"
@@ -622,8 +623,10 @@ def test_dns_records_list_what_to_publish(tmp_path: Path) -> None:
 
 
 def test_dns_records_without_a_dkim_key_say_how_to_make_one(tmp_path: Path) -> None:
+    config = make_config(tmp_path)
+    (config.data_dir / "dkim" / "mail.key").unlink()
     with pytest.raises(ConfigError, match=r"outbound\.dkim_key_file: cannot read"):
-        dns_records(make_config(tmp_path))
+        dns_records(config)
 
 
 def test_queue_recovery_drops_half_written_files_and_keeps_every_entry(tmp_path: Path) -> None:
