@@ -415,6 +415,16 @@ def users_set_quota(context: Context, login: str, size: str) -> None:
     out.print(f"Quota of {person.login}: {_human_size(person.quota_bytes)}.")
 
 
+@users.command("add-alias")
+@click.argument("login")
+@click.argument("address")
+@pass_context
+def users_add_alias(context: Context, login: str, address: str) -> None:
+    """Give LOGIN the extra address ADDRESS (mail to it reaches them; they may send as it)."""
+    added = context.core().directory.add_alias(login, address, actor=_actor())
+    out.print(f"{added} now reaches {login}.", markup=False)
+
+
 @users.command("reset")
 @click.argument("login")
 @pass_context

@@ -1124,3 +1124,36 @@ def test_init_makes_a_dkim_key_and_dns_prints_the_records_to_publish(tmp_path: P
 
     dkim_line = next(line for line in lines if "_domainkey" in line)
     assert base64.b64encode(public).decode() in dkim_line.replace('" "', "")
+
+
+def test_users_add_alias_gives_an_address_that_is_never_given_twice(tmp_path: Path) -> None:
+    folder = tmp_path / "data"
+    assert run_cli("init", folder, "--domain", DOMAIN).returncode == 0
+    assert (
+        run_cli(
+            "users",
+            "add",
+            "--numen",
+            "12E0000000AAA",
+            "--first-name",
+            "Marie",
+            "--last-name",
+            "Dupont",
+            "--school",
+            "Lycée Joffre",
+            data=folder,
+        ).returncode
+        == 0
+    )
+    result = run_cli("users", "add-alias", "marie.dupont", f"direction@{DOMAIN}", data=folder)
+    assert result.returncode == 0, result.stderr
+    shown = run_cli("users", "show", "marie.dupont", data=folder)
+    assert f"direction@{DOMAIN}" in shown.stdout
+    assert_user_error(
+        run_cli("users", "add-alias", "marie.dupont", f"direction@{DOMAIN}", data=folder),
+        "already given",
+    )
+    assert_user_error(
+        run_cli("users", "add-alias", "marie.dupont", "direction@elsewhere.example", data=folder),
+        f"@{DOMAIN}",
+    )

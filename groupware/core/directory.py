@@ -222,6 +222,40 @@ class Directory:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(persons)).scalar_one())
 
+    def add_alias(self, identifier: str, address: str, *, actor: str) -> str:
+        """Give a person another address of our domain (mail to it reaches them; they
+        may send as it). Like every address, it never moves to anyone else.
+
+        Raises:
+            GroupwareError: not an address of our domain, or malformed.
+            ConflictError: the address was ever given, or names a group list.
+        """
+        person = self.get(identifier)
+        address = address.strip().lower()
+        local, sep, domain = address.rpartition("@")
+        if not sep or domain != self.domain:
+            raise GroupwareError(f"an alias must be an address @{self.domain}")
+        if (
+            not local
+            or local != ".".join(part for part in local.split(".") if part)
+            or any(not (ch.isascii() and (ch.isalnum() or ch in "._-")) for ch in local)
+        ):
+            raise GroupwareError(f"invalid alias {address!r}: letters, digits, '.', '-', '_'")
+        with self.engine.begin() as conn:
+            if conn.execute(
+                select(addresses.c.address).where(addresses.c.address == address)
+            ).first():
+                raise ConflictError(f"{address} was already given")
+            if conn.execute(select(groups.c.id).where(groups.c.name == local)).first():
+                raise ConflictError(f"{address} is the address of a group list")
+            conn.execute(
+                insert(addresses).values(
+                    address=address, person_id=person.id, kind="alias", created_at=self.clock()
+                )
+            )
+        self.audit.record("account.alias_added", actor=actor, subject=person.login, detail=address)
+        return address
+
     def addresses_of(self, person_id: int) -> list[str]:
         """Every address given to a person, primary first."""
         with self.engine.connect() as conn:

@@ -29,6 +29,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
         add_user(core, "Marie", "Dupont", password=PASSWORD)
         add_user(core, "Paul", "Roux", password=PASSWORD, discipline="Lettres")
         add_user(core, "Léa", "Martin", numen="12E0000000AAA")  # must change password
+        core.directory.add_alias("marie.dupont", "secretariat.lettres@example.org", actor="test")
         yield server
 
 
@@ -337,3 +338,72 @@ def test_every_handler_hook_name_is_one_aiosmtpd_calls() -> None:
             if name.startswith("auth_"):
                 assert name.removeprefix("auth_").isupper(), name
     assert "def handle_exception" in source
+
+
+def test_inbound_mail_to_an_alias_reaches_its_owner(live: RunningServer, store: MailStore) -> None:
+    marie = live.core.directory.get("marie.dupont")
+    with _smtp(live) as client:
+        client.sendmail(
+            "alice@outside.example", ["Secretariat.Lettres@example.org"], _message("alias-1")
+        )
+    assert len(wait_for(lambda: [m for m in _inbox(store, marie) if b"alias-1" in m])) == 1
+
+
+def test_submission_may_send_as_an_own_alias(live: RunningServer, store: MailStore) -> None:
+    paul = live.core.directory.get("paul.roux")
+    with _submission(live) as client:
+        client.login("marie.dupont", PASSWORD)
+        refused = client.sendmail(
+            "secretariat.lettres@example.org",
+            ["paul.roux@example.org"],
+            _message("as-alias", sender="Secretariat <secretariat.lettres@example.org>"),
+        )
+    assert refused == {}
+    assert wait_for(lambda: [m for m in _inbox(store, paul) if b"as-alias" in m])
+
+
+def _plain(authzid: str, authcid: str, secret: str) -> str:
+    import base64
+
+    return base64.b64encode(f"{authzid}\0{authcid}\0{secret}".encode()).decode()
+
+
+def test_portal_credential_submits_for_the_user_and_sender_checks_apply_to_that_user(
+    live: RunningServer, store: MailStore
+) -> None:
+    from groupware.core.auth import PORTAL_IDENTITY, portal_password
+
+    secret = portal_password(live.config.read_secret())
+    paul = live.core.directory.get("paul.roux")
+    with _submission(live) as client:
+        code, _text = client.docmd(
+            "AUTH", "PLAIN " + _plain("marie.dupont", PORTAL_IDENTITY, secret)
+        )
+        assert code == 235
+        code, text = client.mail("paul.roux@example.org")  # not Marie's address
+        assert code == 553
+        client.rset()
+        refused = client.sendmail(
+            "marie.dupont@example.org",
+            ["paul.roux@example.org"],
+            _message("via-portal", sender="marie.dupont@example.org"),
+        )
+    assert refused == {}
+    assert wait_for(lambda: [m for m in _inbox(store, paul) if b"via-portal" in m])
+    events = [r for r in live.core.audit.recent(50) if r.detail == "acting_for"]
+    assert any(r.actor == PORTAL_IDENTITY and r.subject == "marie.dupont" for r in events)
+
+
+@pytest.mark.parametrize(
+    ("authcid", "secret_of"),
+    [("groupware-portal", "wrong"), ("paul.roux", "user")],
+    ids=["wrong-portal-secret", "a-user-acting-for-another"],
+)
+def test_authorization_identity_is_refused_for_anyone_but_the_portal(
+    live: RunningServer, authcid: str, secret_of: str
+) -> None:
+    secret = PASSWORD if secret_of == "user" else "not-the-portal-secret"
+    with _submission(live) as client:
+        code, text = client.docmd("AUTH", "PLAIN " + _plain("marie.dupont", authcid, secret))
+    assert code == 535
+    assert text.startswith(b"5.7.8")
