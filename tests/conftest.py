@@ -11,6 +11,9 @@ from groupware.config import Config
 from groupware.core.services import Core
 from tests.support.servers import RunningServer, make_config, running_server
 
+# The throwaway PostgreSQL cluster (session) and a fresh database per test.
+pytest_plugins = ("tests.support.postgres",)
+
 
 @pytest.fixture
 def config(tmp_path: Path) -> Config:

@@ -11,14 +11,22 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Final
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, String, insert, select
 
 from groupware.core.db import audit_log
 
 log = logging.getLogger("groupware.audit")
 
 Clock = Callable[[], datetime]
+
+#: The length of each bounded text column of ``audit_log``.
+_MAX_CHARS: Final[dict[str, int]] = {
+    column.name: column.type.length
+    for column in audit_log.columns
+    if isinstance(column.type, String) and column.type.length is not None
+}
 
 
 def utc_now() -> datetime:
@@ -58,19 +66,27 @@ class Audit:
         client: str = "",
         detail: str = "",
     ) -> None:
-        """Append one record (its own transaction, so it survives a caller's rollback)."""
+        """Append one record (its own transaction, so it survives a caller's rollback).
+
+        Values longer than their column are cut to fit: they come from clients (a
+        sender address, an MX host name) and PostgreSQL, unlike SQLite, refuses an
+        over-long string, which would lose the record and fail the caller.
+        """
         at = self._clock()
+        values = {
+            "event": event,
+            "actor": actor,
+            "subject": subject,
+            "protocol": protocol,
+            "client": client,
+            "outcome": outcome,
+        }
         with self._engine.begin() as conn:
             conn.execute(
                 insert(audit_log).values(
                     at=at,
-                    event=event,
-                    actor=actor,
-                    subject=subject,
-                    protocol=protocol,
-                    client=client,
-                    outcome=outcome,
                     detail=detail,
+                    **{name: value[: _MAX_CHARS[name]] for name, value in values.items()},
                 )
             )
         log.info(

@@ -29,8 +29,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import ColumnElement, Engine, Row, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from groupware.config import AuthConfig
@@ -255,14 +256,11 @@ class Authenticator:
 
     def _failures(self, account: str, client: str) -> int:
         with self._engine.connect() as conn:
-            row = conn.execute(
-                select(login_failures).where(
-                    login_failures.c.account == account, login_failures.c.client == client
-                )
-            ).first()
-        if row is None:
-            return 0
-        now = self._clock()
+            row = conn.execute(select(login_failures).where(*_pair(account, client))).first()
+        return 0 if row is None else self._counted(row, self._clock())
+
+    def _counted(self, row: Row[Any], now: datetime) -> int:
+        """The failures of a ``login_failures`` row that still count at ``now``."""
         last = _aware(row.last_failure_at)
         first = _aware(row.first_failure_at)
         if row.failures_count >= self._config.max_failures_count:
@@ -275,18 +273,24 @@ class Authenticator:
 
     def _count_failure(self, account: str, client: str) -> None:
         now = self._clock()
-        current = self._failures(account, client)
+        pair = _pair(account, client)
+        # Added by the database, not written as a number read before: concurrent
+        # failures of one pair are each counted (PostgreSQL runs them in parallel).
+        increment = {"failures_count": login_failures.c.failures_count + 1, "last_failure_at": now}
         with self._engine.begin() as conn:
-            result = conn.execute(
-                update(login_failures)
-                .where(login_failures.c.account == account, login_failures.c.client == client)
-                .values(
-                    failures_count=current + 1,
-                    last_failure_at=now,
-                    **({"first_failure_at": now} if current == 0 else {}),
+            # Locked until commit on PostgreSQL, so that two failures cannot both
+            # start a new window (SQLite ignores FOR UPDATE; the increment still holds).
+            row = conn.execute(select(login_failures).where(*pair).with_for_update()).first()
+            if row is not None and self._counted(row, now) > 0:
+                conn.execute(update(login_failures).where(*pair).values(**increment))
+            elif row is not None:
+                # The earlier failures are forgotten: a new window starts.
+                conn.execute(
+                    update(login_failures)
+                    .where(*pair)
+                    .values(failures_count=1, first_failure_at=now, last_failure_at=now)
                 )
-            )
-            if result.rowcount == 0:
+            else:
                 try:
                     with conn.begin_nested():
                         conn.execute(
@@ -300,23 +304,15 @@ class Authenticator:
                         )
                 except IntegrityError:
                     # A concurrent failure of the same pair inserted first.
-                    conn.execute(
-                        update(login_failures)
-                        .where(
-                            login_failures.c.account == account, login_failures.c.client == client
-                        )
-                        .values(
-                            failures_count=login_failures.c.failures_count + 1, last_failure_at=now
-                        )
-                    )
+                    conn.execute(update(login_failures).where(*pair).values(**increment))
 
     def _clear_failures(self, account: str, client: str) -> None:
         with self._engine.begin() as conn:
-            conn.execute(
-                delete(login_failures).where(
-                    login_failures.c.account == account, login_failures.c.client == client
-                )
-            )
+            conn.execute(delete(login_failures).where(*_pair(account, client)))
+
+
+def _pair(account: str, client: str) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+    return (login_failures.c.account == account, login_failures.c.client == client)
 
 
 def _aware(moment: datetime) -> datetime:

@@ -116,7 +116,8 @@ audit_log = Table(
     Column("subject", String(255), nullable=False, default=""),
     Column("protocol", String(16), nullable=False, default=""),
     Column("client", String(64), nullable=False, default=""),
-    Column("outcome", String(16), nullable=False),
+    # Fits every auth.Outcome value ("must_change_password" is 20 characters).
+    Column("outcome", String(32), nullable=False),
     Column("detail", Text, nullable=False, default=""),
 )
 Index("ix_audit_subject_at", audit_log.c.subject, audit_log.c.at)
@@ -133,10 +134,22 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _postgresql_utc(dbapi_connection: Any, _record: Any) -> None:
+    # PostgreSQL returns timestamps in the session's zone (the server's TimeZone,
+    # often Europe/Paris here); SQLite returns what was stored, UTC. In UTC on both,
+    # a stored instant reads back as the same wall clock and the same calendar day
+    # (IMAP INTERNALDATE, SEARCH SINCE/ON). Committed: a rolled-back SET is undone.
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute("SET TIME ZONE 'UTC'")
+    dbapi_connection.commit()
+
+
 def make_engine(url: str) -> Engine:
     """Create the engine for ``url`` and make sure the schema exists."""
     engine = create_engine(url, future=True)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+    elif engine.dialect.name == "postgresql":
+        event.listen(engine, "connect", _postgresql_utc)
     metadata.create_all(engine)
     return engine

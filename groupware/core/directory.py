@@ -12,7 +12,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import Connection, Engine, Row, delete, func, insert, select, update
 
@@ -32,6 +32,23 @@ from groupware.errors import ConflictError, GroupwareError, NotFoundError
 log = logging.getLogger(__name__)
 
 GROUP_KINDS = ("school", "department", "role", "custom")
+
+
+def _length(column: Any) -> int:
+    length = getattr(column.type, "length", None)
+    assert isinstance(length, int), column  # every bounded column below has one
+    return length
+
+
+#: The longest value of each text field of a person: its column's length (PostgreSQL
+#: refuses longer strings; SQLite would keep them).
+PERSON_MAX_CHARS: Final[dict[str, int]] = {
+    name: _length(persons.c[name])
+    for name in ("first_name", "last_name", "role", "school", "discipline", "service")
+}
+#: A group name leaves room in its column for the ``.<kind>`` that a clash of names adds.
+MAX_GROUP_NAME_CHARS: Final = _length(groups.c.name) - len(".department")
+MAX_GROUP_DISPLAY_CHARS: Final = _length(groups.c.display_name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +137,29 @@ def _group_from_row(row: Row[Any]) -> Group:
     return Group(
         id=row.id, name=row.name, display_name=row.display_name, kind=row.kind, school=row.school
     )
+
+
+def group_names_problem(school: str, role: str, departments: Iterable[str]) -> str | None:
+    """Why the import groups of such a person cannot be made, or None when they can.
+
+    A group name is a slug of the school and department, which together can be
+    longer than a name may be.
+    """
+    for name, _display_name, kind, _school in import_group_specs(school, role, departments):
+        if len(name) > MAX_GROUP_NAME_CHARS:
+            return (
+                f"the {kind} group name {name[:40]}... is longer than "
+                f"{MAX_GROUP_NAME_CHARS} characters"
+            )
+    return None
+
+
+def person_problem(new: NewPerson) -> str | None:
+    """Why ``new`` cannot be stored (a value too long for its column), or None."""
+    for name, max_chars in PERSON_MAX_CHARS.items():
+        if len(getattr(new, name)) > max_chars:
+            return f"{name} longer than {max_chars} characters"
+    return group_names_problem(new.school, new.role, (new.discipline, new.service))
 
 
 def department_display_name(department: str, school: str) -> str:
@@ -237,6 +277,7 @@ class Directory:
             raise GroupwareError(f"an alias must be an address @{self.domain}")
         if (
             not local
+            or len(address) > _length(addresses.c.address)
             or local != ".".join(part for part in local.split(".") if part)
             or any(not (ch.isascii() and (ch.isalnum() or ch in "._-")) for ch in local)
         ):
@@ -280,6 +321,9 @@ class Directory:
         base = base_local_part(new.first_name, new.last_name)
         if not base:
             raise GroupwareError("first and last name must contain letters or digits")
+        problem = person_problem(new)
+        if problem is not None:
+            raise GroupwareError(problem)
         digest = self.numen_key.digest(new.numen)
         now = self.clock()
         with self.engine.begin() as conn:
@@ -513,6 +557,11 @@ class Directory:
             )
         if kind not in GROUP_KINDS:
             raise GroupwareError(f"unknown group kind {kind!r}")
+        if len(name) > MAX_GROUP_NAME_CHARS or len(display_name) > MAX_GROUP_DISPLAY_CHARS:
+            raise GroupwareError(
+                f"group name longer than {MAX_GROUP_NAME_CHARS} characters "
+                f"or display name longer than {MAX_GROUP_DISPLAY_CHARS}"
+            )
         with self.engine.begin() as conn:
             if conn.execute(select(groups.c.id).where(groups.c.name == name)).first():
                 raise ConflictError(f"group {name} already exists")

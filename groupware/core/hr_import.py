@@ -32,7 +32,12 @@ from typing import Final
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from groupware.core.db import addresses, group_members, groups, persons
-from groupware.core.directory import Directory, NewPerson, import_group_specs
+from groupware.core.directory import (
+    Directory,
+    NewPerson,
+    group_names_problem,
+    import_group_specs,
+)
 from groupware.core.names import base_local_part, unique_local_part
 from groupware.core.passwords import is_valid_numen
 from groupware.errors import GroupwareError
@@ -252,6 +257,8 @@ class HrImport:
         rows: list[tuple[_Row, str]] = []
         seen: dict[str, int] = {}
         present: set[str] = set()
+        # Per combination of school, role and departments: few of them repeat a lot.
+        group_problems: dict[tuple[str, str, str, str], str | None] = {}
         key = directory.numen_key
         for item in read_rows(data):
             report.lines_count += 1
@@ -263,6 +270,17 @@ class HrImport:
             digest = key.digest(item.person.numen)
             if digest in seen:
                 report.rejected.append((item.line, f"NUMEN already on line {seen[digest]}"))
+                continue
+            new = item.person
+            combination = (new.school, new.role, new.discipline, new.service)
+            if combination not in group_problems:
+                group_problems[combination] = group_names_problem(
+                    new.school, new.role, (new.discipline, new.service)
+                )
+            problem = group_problems[combination]
+            if problem is not None:
+                report.rejected.append((item.line, problem))
+                present.add(digest)
                 continue
             seen[digest] = item.line
             rows.append((item, digest))
