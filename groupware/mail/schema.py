@@ -2,7 +2,11 @@
 """SQL index of the mail store (owned by ``mail.store``).
 
 - ``mail_blobs``: one row per message file, with what the content alone determines
-  (size, envelope, MIME structure, sort keys); copies of a message share a blob.
+  (size, envelope, MIME structure, sort keys); copies of a message share a blob. The
+  ``*_imap`` columns hold ENVELOPE, BODY and BODYSTRUCTURE as sent to a client without
+  UTF8=ACCEPT, rendered at delivery so that listing a folder is concatenation;
+  ``header_text`` is the lower-cased text SEARCH matches header keys against. All four
+  are NULL for blobs indexed before they existed (readers then render from the JSON).
 - ``mailboxes``: per person, with UIDVALIDITY, UIDNEXT and HIGHESTMODSEQ (RFC 3501, 7162).
 - ``mail_messages``: a message in a mailbox: UID, MODSEQ, flags, internal date.
 - ``mail_expunged``: expunged UIDs with their MODSEQ, for QRESYNC's VANISHED.
@@ -22,6 +26,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -51,7 +56,15 @@ mail_blobs = _Table(
     Column("cc_sort", String(255), nullable=False, default=""),
     Column("message_id", String(255), nullable=False, default=""),
     Column("has_attachment", Boolean, nullable=False, default=False),
+    # Added after the first release: nullable, and added to older databases by
+    # ``MailStore`` (``metadata.create_all`` does not add columns to existing tables).
+    Column("envelope_imap", LargeBinary, nullable=True),
+    Column("body_imap", LargeBinary, nullable=True),
+    Column("bodystructure_imap", LargeBinary, nullable=True),
+    Column("header_text", Text, nullable=True),
 )
+# The columns a database made before them may lack (see ``MailStore``).
+LATE_BLOB_COLUMNS = ("envelope_imap", "body_imap", "bodystructure_imap", "header_text")
 
 mailboxes = _Table(
     "mailboxes",

@@ -20,32 +20,55 @@ import logging
 import os
 import secrets
 import time
+import weakref
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-from sqlalchemy import Connection, Engine, case, delete, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    case,
+    delete,
+    false,
+    func,
+    insert,
+    inspect,
+    or_,
+    select,
+    true,
+    update,
+)
+from sqlalchemy import text as sql_text
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from groupware.core.directory import Person
 from groupware.core.events import EventBus, MailboxChanged
 from groupware.errors import ConflictError, GroupwareError, NotFoundError
 from groupware.mail import mime, text
+from groupware.mail.imap import fetch as imap_fetch
 from groupware.mail.schema import (
+    LATE_BLOB_COLUMNS,
     mail_blobs,
     mail_expunged,
     mail_messages,
     mail_usage,
     mailboxes,
     metadata,
+    persons,
 )
 from groupware.mail.text_index import TextIndex, text_index_for
 
 log = logging.getLogger(__name__)
 
 INBOX: Final = "INBOX"
+MAX_UID: Final = 4_294_967_295
 DELIMITER: Final = "/"
 SYSTEM_FLAGS: Final = frozenset({"\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft"})
 # RFC 6154 special-use folders, named in the account's language.
@@ -119,6 +142,115 @@ class AppendResult:
     uid: int
 
 
+@dataclass(slots=True)
+class IndexRow:
+    """Index data of one message, with only the fields a command asked for.
+
+    :meth:`MailStore.rows` reads the columns named in its ``fields``; the other
+    attributes keep their defaults. The ``*_imap`` bytes are None for blobs indexed
+    before those columns existed: the reader renders from ``envelope``/``structure``.
+    """
+
+    uid: int
+    blob_id: int
+    modseq: int = 0
+    flags: frozenset[str] = frozenset()
+    internal_date: datetime | None = None
+    size: int = 0
+    blob_path: str = ""
+    envelope: str | None = None  # JSON
+    structure: str | None = None  # JSON, see mail.mime.Part.to_json
+    envelope_imap: bytes | None = None
+    body_imap: bytes | None = None
+    bodystructure_imap: bytes | None = None
+    sent_date: datetime | None = None
+    subject_sort: str = ""
+    from_sort: str = ""
+    to_sort: str = ""
+    cc_sort: str = ""
+
+
+INDEX_FIELDS: Final = frozenset(
+    {
+        *("modseq", "flags", "internal_date", "size", "blob_path", "envelope", "structure"),
+        *("envelope_imap", "body_imap", "bodystructure_imap", "sent_date"),
+        *("subject_sort", "from_sort", "to_sort", "cc_sort"),
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """What changed in a mailbox since a mod-sequence (:meth:`MailStore.changed_flags`).
+
+    Attributes:
+        messages: changed or new messages (UID, MODSEQ, flags), in UID order.
+        expunged: UIDs expunged since.
+        highest_modseq: the mod-sequence both lists are complete up to.
+        recent: the UIDs whose \\Recent this caller took (``take_recent_after``).
+    """
+
+    messages: list[IndexRow]
+    expunged: list[int]
+    highest_modseq: int
+    recent: list[int]
+
+
+@dataclass(frozen=True, slots=True)
+class MailboxView:
+    """What SELECT announces, read in one go (RFC 3501 §6.3.1).
+
+    Attributes:
+        mailbox: the mailbox, read after the messages (its UIDNEXT is above them all).
+        known_modseq: HIGHESTMODSEQ read before the messages: a change between the two
+            reads is announced by the next refresh instead of being lost.
+        uids: every UID, ascending.
+        keywords: the keywords in use.
+        first_unseen: the sequence number of the first message without \\Seen, or None.
+        recent: the UIDs with \\Recent for this session.
+    """
+
+    mailbox: Mailbox
+    known_modseq: int
+    uids: list[int]
+    keywords: frozenset[str]
+    first_unseen: int | None
+    recent: frozenset[int]
+
+
+@dataclass(frozen=True, slots=True)
+class BlobIn:
+    """Prefilter: the message's blob is one of ``blob_ids`` (a full-text match)."""
+
+    blob_ids: frozenset[int]
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderContains:
+    """Prefilter: some SEARCH header field may contain ``value`` (``text.header_text``)."""
+
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class AnyOf:
+    """Prefilter: any of the parts."""
+
+    parts: tuple[Prefilter, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AllOf:
+    """Prefilter: all of the parts."""
+
+    parts: tuple[Prefilter, ...]
+
+
+# A condition every match of a search satisfies, cheap in SQL: :meth:`MailStore.rows`
+# returns a superset of the matches, which the searcher then tests exactly.
+Prefilter = BlobIn | HeaderContains | AnyOf | AllOf
+
+
 def normalize_flags(flags: Iterable[str]) -> frozenset[str]:
     """System flags in their canonical case; keywords as given; \\Recent dropped."""
     canonical = {flag.lower(): flag for flag in SYSTEM_FLAGS}
@@ -139,6 +271,20 @@ def _flags_text(flags: Iterable[str]) -> str:
 
 def _flags_set(value: str) -> frozenset[str]:
     return frozenset(value.split()) if value else frozenset()
+
+
+def _flag_outcome(
+    current_text: str, mode: str, wanted: frozenset[str]
+) -> tuple[frozenset[str], str] | None:
+    """``(new flags, their text)`` after a STORE in ``mode``, or None if nothing changes."""
+    current = _flags_set(current_text)
+    if mode == "add":
+        new = current | wanted
+    elif mode == "remove":
+        new = current - wanted
+    else:
+        new = wanted
+    return None if new == current else (new, _flags_text(new))
 
 
 def check_mailbox_name(name: str) -> str:
@@ -171,12 +317,252 @@ def _mailbox_from_row(row: Any) -> Mailbox:
     )
 
 
+# Statements of the busy paths, built once: SQLAlchemy then skips building the
+# expression and computing its cache key on every call (a good part of an APPEND).
+# Bound names start with "b_" so that they never clash with a column in SET.
+_MAILBOX_BY_ID: Final = select(mailboxes).where(mailboxes.c.id == bindparam("b_id"))
+_MAILBOX_AND_USAGE: Final = (
+    select(
+        mailboxes,
+        mail_usage.c.bytes.label("used_bytes"),
+        persons.c.quota_bytes.label("quota_bytes"),
+    )
+    .join(persons, persons.c.id == mailboxes.c.person_id)
+    .outerjoin(mail_usage, mail_usage.c.person_id == mailboxes.c.person_id)
+    .where(mailboxes.c.person_id == bindparam("b_person"), mailboxes.c.name == bindparam("b_name"))
+)
+_USED_BYTES: Final = select(mail_usage.c.bytes).where(
+    mail_usage.c.person_id == bindparam("b_person")
+)
+_CHARGE: Final = (
+    update(mail_usage)
+    .where(
+        mail_usage.c.person_id == bindparam("b_person"),
+        mail_usage.c.bytes + bindparam("b_size") <= bindparam("b_limit"),
+    )
+    .values(bytes=mail_usage.c.bytes + bindparam("b_size"), messages=mail_usage.c.messages + 1)
+)
+_INSERT_BLOB: Final = insert(mail_blobs)
+_INSERT_MESSAGE: Final = insert(mail_messages)
+# One statement reserves UIDs and a MODSEQ: atomic on both engines, no read-then-write.
+_ALLOCATE: Final = (
+    update(mailboxes)
+    .where(mailboxes.c.id == bindparam("b_id"))
+    .values(
+        uid_next=mailboxes.c.uid_next + bindparam("b_count"),
+        highest_modseq=mailboxes.c.highest_modseq + 1,
+    )
+    .returning(mailboxes.c.uid_next, mailboxes.c.highest_modseq, mailboxes.c.uidvalidity)
+)
+_BUMP_MODSEQ: Final = (
+    update(mailboxes)
+    .where(mailboxes.c.id == bindparam("b_id"))
+    .values(highest_modseq=mailboxes.c.highest_modseq + 1)
+    .returning(mailboxes.c.highest_modseq)
+)
+_ADD_REFERENCE: Final = (
+    update(mail_blobs)
+    .where(mail_blobs.c.id == bindparam("b_blob"))
+    .values(refcount=mail_blobs.c.refcount + 1)
+)
+_MOVE_MESSAGE: Final = (
+    update(mail_messages)
+    .where(
+        mail_messages.c.mailbox_id == bindparam("b_mailbox"),
+        mail_messages.c.uid == bindparam("b_uid"),
+    )
+    .values(
+        mailbox_id=bindparam("b_target"),
+        uid=bindparam("b_new_uid"),
+        modseq=bindparam("b_modseq"),
+        is_recent=True,
+    )
+)
+_HIGHEST_MODSEQ: Final = select(mailboxes.c.highest_modseq).where(
+    mailboxes.c.id == bindparam("b_id")
+)
+_TAKE_RECENT: Final = (
+    update(mail_messages)
+    .where(
+        mail_messages.c.mailbox_id == bindparam("b_mailbox"),
+        mail_messages.c.is_recent.is_(True),
+        mail_messages.c.uid <= bindparam("b_largest"),
+    )
+    .values(is_recent=False)
+    .returning(mail_messages.c.uid)
+)
+_VIEW: Final = (
+    select(mail_messages.c.uid, mail_messages.c.flags, mail_messages.c.is_recent)
+    .where(mail_messages.c.mailbox_id == bindparam("b_mailbox"))
+    .order_by(mail_messages.c.uid)
+)
+_MESSAGE_COLUMNS: Final = (
+    mail_messages.c.uid,
+    mail_messages.c.modseq,
+    mail_messages.c.flags,
+    mail_messages.c.internal_date,
+    mail_messages.c.is_recent,
+    mail_messages.c.blob_id,
+    mail_blobs.c.size,
+    mail_blobs.c.path,
+)
+# IndexRow field -> column; blob columns need the join.
+_ROW_COLUMNS: Final = {
+    "modseq": mail_messages.c.modseq,
+    "flags": mail_messages.c.flags,
+    "internal_date": mail_messages.c.internal_date,
+    "size": mail_blobs.c.size,
+    "blob_path": mail_blobs.c.path,
+    "envelope": mail_blobs.c.envelope,
+    "structure": mail_blobs.c.structure,
+    "envelope_imap": mail_blobs.c.envelope_imap,
+    "body_imap": mail_blobs.c.body_imap,
+    "bodystructure_imap": mail_blobs.c.bodystructure_imap,
+    "sent_date": mail_blobs.c.sent_date,
+    "subject_sort": mail_blobs.c.subject_sort,
+    "from_sort": mail_blobs.c.from_sort,
+    "to_sort": mail_blobs.c.to_sort,
+    "cc_sort": mail_blobs.c.cc_sort,
+}
+_CHANGED_MESSAGES: Final = (
+    select(*_MESSAGE_COLUMNS)
+    .join(mail_blobs, mail_blobs.c.id == mail_messages.c.blob_id)
+    .where(
+        mail_messages.c.mailbox_id == bindparam("b_mailbox"),
+        mail_messages.c.modseq > bindparam("b_since"),
+        mail_messages.c.modseq <= bindparam("b_highest"),
+    )
+    .order_by(mail_messages.c.uid)
+)
+_CHANGED_FLAGS: Final = (
+    select(
+        mail_messages.c.uid, mail_messages.c.blob_id, mail_messages.c.flags, mail_messages.c.modseq
+    )
+    .where(
+        mail_messages.c.mailbox_id == bindparam("b_mailbox"),
+        mail_messages.c.modseq > bindparam("b_since"),
+        mail_messages.c.modseq <= bindparam("b_highest"),
+    )
+    .order_by(mail_messages.c.uid)
+)
+_CHANGED_EXPUNGED: Final = (
+    select(mail_expunged.c.uid)
+    .where(
+        mail_expunged.c.mailbox_id == bindparam("b_mailbox"),
+        mail_expunged.c.modseq > bindparam("b_since"),
+        mail_expunged.c.modseq <= bindparam("b_highest"),
+    )
+    .order_by(mail_expunged.c.uid)
+)
+_MAX_BOUND_VALUES: Final = 500
+_MAX_RANGES: Final = 20
+
+
+def _message_from_row(row: Any) -> MessageInfo:
+    return MessageInfo(
+        uid=int(row.uid),
+        modseq=int(row.modseq),
+        flags=_flags_set(row.flags),
+        internal_date=_aware(row.internal_date),
+        size=int(row.size),
+        blob_id=int(row.blob_id),
+        blob_path=row.path,
+        is_recent=bool(row.is_recent),
+    )
+
+
+def _index_rows(found: Sequence[Any], names: list[str]) -> list[IndexRow]:
+    """IndexRows from ``(uid, blob_id, *names)`` rows."""
+    converters = [
+        (position, _flags_set if name == "flags" else _aware_or_none)
+        for position, name in enumerate(names)
+        if name in ("flags", "internal_date", "sent_date")
+    ]
+    rows = []
+    for row in found:
+        values = list(row[2:])
+        for position, convert in converters:
+            values[position] = convert(values[position])
+        rows.append(IndexRow(row[0], row[1], **dict(zip(names, values, strict=True))))
+    return rows
+
+
+def _aware_or_none(moment: datetime | None) -> datetime | None:
+    return None if moment is None else _aware(moment)
+
+
+def _prefilter_condition(prefilter: Prefilter) -> ColumnElement[bool]:
+    if isinstance(prefilter, BlobIn):
+        if not prefilter.blob_ids:
+            return false()
+        return mail_messages.c.blob_id.in_(sorted(prefilter.blob_ids))
+    if isinstance(prefilter, HeaderContains):
+        # Blobs indexed before header_text existed are kept, for the exact test.
+        return or_(
+            mail_blobs.c.header_text.contains(prefilter.value.lower(), autoescape=True),
+            mail_blobs.c.header_text.is_(None),
+        )
+    parts = [_prefilter_condition(part) for part in prefilter.parts]
+    if isinstance(prefilter, AnyOf):
+        return or_(false(), *parts)
+    return and_(true(), *parts)
+
+
+def _uses_header_text(prefilter: Prefilter) -> bool:
+    if isinstance(prefilter, HeaderContains):
+        return True
+    if isinstance(prefilter, BlobIn):
+        return False
+    return any(_uses_header_text(part) for part in prefilter.parts)
+
+
+def _uid_conditions(uids: Iterable[int]) -> list[ColumnElement[bool]]:
+    """Conditions on ``mail_messages.uid`` that together select exactly ``uids``.
+
+    Runs of consecutive UIDs become ``BETWEEN`` (``1:*`` is one condition, however big
+    the mailbox); each condition stays within a few hundred bound values.
+    """
+    ordered = sorted(set(uids))
+    uid_column = mail_messages.c.uid
+    if ordered and ordered[-1] - ordered[0] + 1 == len(ordered):
+        return [uid_column.between(ordered[0], ordered[-1])]  # one run, as 1:* is
+    ranges: list[list[int]] = []
+    for uid in ordered:
+        if ranges and ranges[-1][1] == uid - 1:
+            ranges[-1][1] = uid
+        else:
+            ranges.append([uid, uid])
+    conditions: list[ColumnElement[bool]] = []
+    singles: list[int] = []
+    spans: list[ColumnElement[bool]] = []
+
+    def flush() -> None:
+        parts = list(spans)
+        if singles:
+            parts.append(uid_column.in_(list(singles)))
+        if parts:
+            conditions.append(or_(*parts) if len(parts) > 1 else parts[0])
+        singles.clear()
+        spans.clear()
+
+    for low, high in ranges:
+        if high - low < 2:
+            singles.extend(range(low, high + 1))
+        else:
+            spans.append(uid_column.between(low, high))
+        if len(singles) >= _MAX_BOUND_VALUES or len(spans) >= _MAX_RANGES:
+            flush()
+    flush()
+    return conditions
+
+
 class BlobFiles:
     """Immutable message files under one folder, written durably."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self.root.mkdir(parents=True, exist_ok=True)
+        self._prefix = str(root) + os.sep  # reads build str paths: pathlib costs more
 
     def write(self, data: bytes) -> str:
         """Store ``data`` durably; returns its path relative to the root."""
@@ -204,11 +590,12 @@ class BlobFiles:
 
     def read(self, relative: str) -> bytes:
         """The bytes of one file."""
-        return (self.root / relative).read_bytes()
+        with open(self._prefix + relative, "rb") as handle:
+            return handle.read()
 
     def read_range(self, relative: str, start: int, end: int) -> bytes:
         """``data[start:end]`` of one file without reading the rest."""
-        with (self.root / relative).open("rb") as handle:
+        with open(self._prefix + relative, "rb") as handle:
             handle.seek(start)
             return handle.read(max(0, end - start))
 
@@ -234,6 +621,31 @@ class _Prepared:
     subject_text: str
     addresses_text: str
     body_text: str
+    envelope_imap: bytes
+    body_imap: bytes
+    bodystructure_imap: bytes
+    header_text: str
+
+    def blob_values(self, path: str) -> dict[str, Any]:
+        """The ``mail_blobs`` row of this message stored at ``path``."""
+        return {
+            "path": path,
+            "size": self.size,
+            "refcount": 1,
+            "envelope": self.envelope,
+            "structure": self.structure,
+            "sent_date": self.sent_date,
+            "subject_sort": self.subject_sort,
+            "from_sort": self.from_sort,
+            "to_sort": self.to_sort,
+            "cc_sort": self.cc_sort,
+            "message_id": self.message_id,
+            "has_attachment": self.has_attachment,
+            "envelope_imap": self.envelope_imap,
+            "body_imap": self.body_imap,
+            "bodystructure_imap": self.bodystructure_imap,
+            "header_text": self.header_text,
+        }
 
 
 def prepare(data: bytes) -> _Prepared:
@@ -259,7 +671,35 @@ def prepare(data: bytes) -> _Prepared:
         subject_text=subject,
         addresses_text=" ".join(addresses),
         body_text=text.body_text(data),
+        # As a client without UTF8=ACCEPT gets them (RFC 3501 §7.4.2).
+        envelope_imap=imap_fetch.envelope(envelope),
+        body_imap=imap_fetch.body_structure(top, extensible=False),
+        bodystructure_imap=imap_fetch.body_structure(top, extensible=True),
+        header_text=text.header_text(envelope),
     )
+
+
+def _add_late_columns(engine: Engine) -> None:
+    """Add the ``mail_blobs`` columns an older database lacks (all nullable).
+
+    Idempotent; two stores opening one database at once may both try, so a failed
+    ALTER is forgiven when the column is there afterwards.
+    """
+    present = {column["name"] for column in inspect(engine).get_columns("mail_blobs")}
+    for name in LATE_BLOB_COLUMNS:
+        if name in present:
+            continue
+        column = mail_blobs.c[name]
+        kind = column.type.compile(dialect=engine.dialect)
+        try:
+            with engine.begin() as conn:
+                conn.execute(sql_text(f"ALTER TABLE mail_blobs ADD COLUMN {name} {kind}"))
+        except DBAPIError:
+            columns = inspect(engine).get_columns("mail_blobs")
+            if name not in {column["name"] for column in columns}:
+                raise
+            continue  # added by the other store
+        log.info("mail.index.column_added column=%s", name)
 
 
 class MailStore:
@@ -269,8 +709,13 @@ class MailStore:
         self.engine = engine
         self.files = BlobFiles(root / "blobs")
         self.events = events
+        # Parses messages while the appending thread waits for their fsyncs; its idle
+        # threads end with the store.
+        self._parser = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mail-parse")
+        weakref.finalize(self, self._parser.shutdown, wait=False)
         self.text_index: TextIndex = text_index_for(engine)
         metadata.create_all(engine)
+        _add_late_columns(engine)
         self.text_index.create(engine)
 
     # --- mailboxes -----------------------------------------------------------------
@@ -357,7 +802,7 @@ class MailStore:
     def mailbox_by_id(self, mailbox_id: int) -> Mailbox | None:
         """A mailbox by id."""
         with self.engine.connect() as conn:
-            row = conn.execute(select(mailboxes).where(mailboxes.c.id == mailbox_id)).first()
+            row = conn.execute(_MAILBOX_BY_ID, {"b_id": mailbox_id}).first()
         return _mailbox_from_row(row) if row else None
 
     def create_mailbox(self, person_id: int, name: str, special_use: str = "") -> Mailbox:
@@ -492,13 +937,24 @@ class MailStore:
             earlier = self._delivered(delivery_key)
             if earlier is not None:
                 return earlier
-        prepared = prepare(data)
-        mailbox = self.get_mailbox(person.id, mailbox_name)
-        self._check_quota(person, prepared.size)
-        path = self.files.write(prepared.data)
+        data = mime.to_crlf(data)
+        mailbox, quota_bytes = self._mailbox_checking_quota(person, mailbox_name, len(data))
+        # Another thread parses while this one writes: write and fsync release the
+        # GIL, so the parsing runs during the fsyncs; both precede the index row.
+        parsing = self._parser.submit(prepare, data)
+        try:
+            path = self.files.write(data)
+        except BaseException:
+            parsing.cancel()
+            raise
+        try:
+            prepared = parsing.result()
+        except BaseException:
+            self.files.remove(path)
+            raise
         try:
             result = self._index_new(
-                person, mailbox, prepared, path, flags, internal_date, delivery_key
+                person, quota_bytes, mailbox, prepared, path, flags, internal_date, delivery_key
             )
         except BaseException:
             self.files.remove(path)
@@ -506,17 +962,35 @@ class MailStore:
         self.events.publish(MailboxChanged(person.id, mailbox.id, 0))
         return result
 
-    def _check_quota(self, person: Person, size: int) -> None:
+    def _mailbox_checking_quota(
+        self, person: Person, mailbox_name: str, size: int
+    ) -> tuple[Mailbox, int]:
+        """The mailbox and the person's quota, after a first check (before any file).
+
+        The quota is read from the directory's table, as COPY and MOVE do, so that a
+        change by an administrator applies at once whatever ``person`` holds.
+
+        Raises:
+            NotFoundError: no such mailbox.
+            QuotaExceededError: ``size`` more bytes would exceed the quota.
+        """
+        try:
+            name = check_mailbox_name(mailbox_name)
+        except MailboxNameError as error:
+            raise NotFoundError("mailbox", mailbox_name) from error
         with self.engine.connect() as conn:
-            used = conn.execute(
-                select(mail_usage.c.bytes).where(mail_usage.c.person_id == person.id)
-            ).scalar()
-        if (used or 0) + size > person.quota_bytes:
-            raise QuotaExceededError(person.login, int(used or 0), person.quota_bytes)
+            row = conn.execute(_MAILBOX_AND_USAGE, {"b_person": person.id, "b_name": name}).first()
+        if row is None:
+            raise NotFoundError("mailbox", mailbox_name)
+        used, limit = int(row.used_bytes or 0), int(row.quota_bytes)
+        if used + size > limit:
+            raise QuotaExceededError(person.login, used, limit)
+        return _mailbox_from_row(row), limit
 
     def _index_new(
         self,
         person: Person,
+        quota_bytes: int,
         mailbox: Mailbox,
         prepared: _Prepared,
         path: str,
@@ -526,56 +1000,32 @@ class MailStore:
     ) -> AppendResult:
         with self.engine.begin() as conn:
             charged = conn.execute(
-                update(mail_usage)
-                .where(
-                    mail_usage.c.person_id == person.id,
-                    mail_usage.c.bytes + prepared.size <= person.quota_bytes,
-                )
-                .values(
-                    bytes=mail_usage.c.bytes + prepared.size,
-                    messages=mail_usage.c.messages + 1,
-                )
+                _CHARGE, {"b_person": person.id, "b_size": prepared.size, "b_limit": quota_bytes}
             )
             if charged.rowcount == 0:
-                used = conn.execute(
-                    select(mail_usage.c.bytes).where(mail_usage.c.person_id == person.id)
-                ).scalar()
-                raise QuotaExceededError(person.login, int(used or 0), person.quota_bytes)
+                used = conn.execute(_USED_BYTES, {"b_person": person.id}).scalar()
+                raise QuotaExceededError(person.login, int(used or 0), quota_bytes)
             blob_id = int(
-                conn.execute(
-                    insert(mail_blobs).values(
-                        path=path,
-                        size=prepared.size,
-                        refcount=1,
-                        envelope=prepared.envelope,
-                        structure=prepared.structure,
-                        sent_date=prepared.sent_date,
-                        subject_sort=prepared.subject_sort,
-                        from_sort=prepared.from_sort,
-                        to_sort=prepared.to_sort,
-                        cc_sort=prepared.cc_sort,
-                        message_id=prepared.message_id,
-                        has_attachment=prepared.has_attachment,
-                    )
-                ).inserted_primary_key[0]
+                conn.execute(_INSERT_BLOB, prepared.blob_values(path)).inserted_primary_key[0]
             )
             self.text_index.add(
                 conn, blob_id, prepared.subject_text, prepared.addresses_text, prepared.body_text
             )
             uid, modseq, uidvalidity = self._allocate(conn, mailbox.id, 1)
             conn.execute(
-                insert(mail_messages).values(
-                    mailbox_id=mailbox.id,
-                    uid=uid,
-                    modseq=modseq,
-                    blob_id=blob_id,
-                    flags=_flags_text(normalize_flags(flags)),
+                _INSERT_MESSAGE,
+                {
+                    "mailbox_id": mailbox.id,
+                    "uid": uid,
+                    "modseq": modseq,
+                    "blob_id": blob_id,
+                    "flags": _flags_text(normalize_flags(flags)),
                     # The index keeps naive UTC (SQLite drops the zone): convert, so the
                     # instant survives and not just the wall-clock reading.
-                    internal_date=(internal_date or datetime.now(UTC)).astimezone(UTC),
-                    is_recent=True,
-                    delivery_key=delivery_key,
-                )
+                    "internal_date": (internal_date or datetime.now(UTC)).astimezone(UTC),
+                    "is_recent": True,
+                    "delivery_key": delivery_key,
+                },
             )
         return AppendResult(mailbox.id, uidvalidity, uid)
 
@@ -592,67 +1042,31 @@ class MailStore:
 
     def _allocate(self, conn: Connection, mailbox_id: int, count: int) -> tuple[int, int, int]:
         """Reserve ``count`` UIDs and one MODSEQ: ``(first uid, modseq, uidvalidity)``."""
-        row = conn.execute(
-            select(mailboxes.c.uid_next, mailboxes.c.highest_modseq, mailboxes.c.uidvalidity)
-            .where(mailboxes.c.id == mailbox_id)
-            .with_for_update()
-        ).one()
-        modseq = row.highest_modseq + 1
-        conn.execute(
-            update(mailboxes)
-            .where(mailboxes.c.id == mailbox_id)
-            .values(uid_next=row.uid_next + count, highest_modseq=modseq)
-        )
-        return int(row.uid_next), int(modseq), int(row.uidvalidity)
+        row = conn.execute(_ALLOCATE, {"b_id": mailbox_id, "b_count": count}).one()
+        return int(row.uid_next) - count, int(row.highest_modseq), int(row.uidvalidity)
 
     def _bump_modseq(self, conn: Connection, mailbox_id: int) -> int:
-        row = conn.execute(
-            select(mailboxes.c.highest_modseq).where(mailboxes.c.id == mailbox_id).with_for_update()
-        ).one()
-        modseq = int(row.highest_modseq) + 1
-        conn.execute(
-            update(mailboxes).where(mailboxes.c.id == mailbox_id).values(highest_modseq=modseq)
-        )
-        return modseq
+        return int(conn.execute(_BUMP_MODSEQ, {"b_id": mailbox_id}).scalar_one())
 
     # --- reading -------------------------------------------------------------------
 
     def messages(self, mailbox_id: int, uids: Iterable[int] | None = None) -> list[MessageInfo]:
         """Messages of a mailbox in UID order (all, or those of ``uids``)."""
         query = (
-            select(
-                mail_messages.c.uid,
-                mail_messages.c.modseq,
-                mail_messages.c.flags,
-                mail_messages.c.internal_date,
-                mail_messages.c.is_recent,
-                mail_blobs.c.id.label("blob_id"),
-                mail_blobs.c.size,
-                mail_blobs.c.path,
-            )
+            select(*_MESSAGE_COLUMNS)
             .join(mail_blobs, mail_blobs.c.id == mail_messages.c.blob_id)
             .where(mail_messages.c.mailbox_id == mailbox_id)
             .order_by(mail_messages.c.uid)
         )
-        wanted = None if uids is None else set(uids)
-        if wanted is not None and len(wanted) <= 500:
-            query = query.where(mail_messages.c.uid.in_(wanted))
         with self.engine.connect() as conn:
-            rows = conn.execute(query).all()
-        return [
-            MessageInfo(
-                uid=int(row.uid),
-                modseq=int(row.modseq),
-                flags=_flags_set(row.flags),
-                internal_date=_aware(row.internal_date),
-                size=int(row.size),
-                blob_id=int(row.blob_id),
-                blob_path=row.path,
-                is_recent=bool(row.is_recent),
-            )
-            for row in rows
-            if wanted is None or row.uid in wanted
-        ]
+            if uids is None:
+                rows = conn.execute(query).all()
+            else:
+                rows = []
+                for condition in _uid_conditions(uids):
+                    rows.extend(conn.execute(query.where(condition)))
+                rows.sort(key=lambda row: row.uid)
+        return [_message_from_row(row) for row in rows]
 
     def changes(
         self, mailbox_id: int, since_modseq: int
@@ -664,59 +1078,40 @@ class MailStore:
         between the queries is left for the next call instead of being skipped.
         """
         with self.engine.connect() as conn:
-            highest = int(
-                conn.execute(
-                    select(mailboxes.c.highest_modseq).where(mailboxes.c.id == mailbox_id)
-                ).scalar()
-                or 0
-            )
-        query = (
-            select(
-                mail_messages.c.uid,
-                mail_messages.c.modseq,
-                mail_messages.c.flags,
-                mail_messages.c.internal_date,
-                mail_messages.c.is_recent,
-                mail_blobs.c.id.label("blob_id"),
-                mail_blobs.c.size,
-                mail_blobs.c.path,
-            )
-            .join(mail_blobs, mail_blobs.c.id == mail_messages.c.blob_id)
-            .where(
-                mail_messages.c.mailbox_id == mailbox_id,
-                mail_messages.c.modseq > since_modseq,
-                mail_messages.c.modseq <= highest,
-            )
-            .order_by(mail_messages.c.uid)
-        )
-        with self.engine.connect() as conn:
-            rows = conn.execute(query).all()
-            expunged = [
-                int(row.uid)
-                for row in conn.execute(
-                    select(mail_expunged.c.uid)
-                    .where(
-                        mail_expunged.c.mailbox_id == mailbox_id,
-                        mail_expunged.c.modseq > since_modseq,
-                        mail_expunged.c.modseq <= highest,
+            highest = int(conn.execute(_HIGHEST_MODSEQ, {"b_id": mailbox_id}).scalar() or 0)
+            bounds = {"b_mailbox": mailbox_id, "b_since": since_modseq, "b_highest": highest}
+            rows = conn.execute(_CHANGED_MESSAGES, bounds).all()
+            expunged = [int(row.uid) for row in conn.execute(_CHANGED_EXPUNGED, bounds)]
+        return [_message_from_row(row) for row in rows], expunged, highest
+
+    def changed_flags(
+        self, mailbox_id: int, since_modseq: int, *, take_recent_after: int | None = None
+    ) -> Changes:
+        """Like :meth:`changes`, for a session's refresh: only UID, MODSEQ and flags.
+
+        No blob join and no date conversion per row, which counts after a STORE on a
+        whole mailbox; one connection for the reads and the \\Recent it may take.
+
+        Args:
+            mailbox_id: the mailbox.
+            since_modseq: what the caller has seen.
+            take_recent_after: when a message above this UID came, take \\Recent as
+                :meth:`clear_recent` does.
+        """
+        recent: list[int] = []
+        with self.engine.begin() as conn:
+            highest = int(conn.execute(_HIGHEST_MODSEQ, {"b_id": mailbox_id}).scalar() or 0)
+            bounds = {"b_mailbox": mailbox_id, "b_since": since_modseq, "b_highest": highest}
+            rows = conn.execute(_CHANGED_FLAGS, bounds).all()
+            expunged = [int(row.uid) for row in conn.execute(_CHANGED_EXPUNGED, bounds)]
+            if take_recent_after is not None and any(row.uid > take_recent_after for row in rows):
+                recent = sorted(
+                    int(row.uid)
+                    for row in conn.execute(
+                        _TAKE_RECENT, {"b_mailbox": mailbox_id, "b_largest": MAX_UID}
                     )
-                    .order_by(mail_expunged.c.uid)
                 )
-            ]
-        messages = [
-            MessageInfo(
-                uid=int(row.uid),
-                modseq=int(row.modseq),
-                flags=_flags_set(row.flags),
-                internal_date=_aware(row.internal_date),
-                size=int(row.size),
-                blob_id=int(row.blob_id),
-                blob_path=row.path,
-                is_recent=bool(row.is_recent),
-            )
-            for row in rows
-        ]
-        return messages, expunged, highest
+        return Changes(_index_rows(rows, ["flags", "modseq"]), expunged, highest, recent)
 
     def counts(self, mailbox_id: int) -> dict[str, int]:
         """MESSAGES, UNSEEN, RECENT, DELETED and SIZE of a mailbox (STATUS), by SQL aggregates."""
@@ -796,25 +1191,95 @@ class MailStore:
     def clear_recent(self, mailbox_id: int) -> list[int]:
         """Take the \\Recent flag for this session (RFC 3501 §2.3.2): the UIDs it had."""
         with self.engine.begin() as conn:
-            uids = [
+            return sorted(
                 int(row.uid)
                 for row in conn.execute(
-                    select(mail_messages.c.uid).where(
-                        mail_messages.c.mailbox_id == mailbox_id,
-                        mail_messages.c.is_recent.is_(True),
-                    )
+                    _TAKE_RECENT, {"b_mailbox": mailbox_id, "b_largest": MAX_UID}
                 )
-            ]
-            if uids:
-                conn.execute(
-                    update(mail_messages)
-                    .where(
-                        mail_messages.c.mailbox_id == mailbox_id,
-                        mail_messages.c.is_recent.is_(True),
+            )
+
+    def view(self, mailbox_id: int, *, take_recent: bool) -> MailboxView | None:
+        """What SELECT (``take_recent``) or EXAMINE announces; None if the mailbox is gone.
+
+        One pass over ``(uid, flags, is_recent)``: no message objects, no blob join.
+        """
+        with self.engine.begin() as conn:
+            known = conn.execute(_HIGHEST_MODSEQ, {"b_id": mailbox_id}).scalar()
+            if known is None:
+                return None
+            rows = conn.execute(_VIEW, {"b_mailbox": mailbox_id}).all()
+            uids = [row[0] for row in rows]
+            flag_texts = {row[1] for row in rows}
+            recent = {row[0] for row in rows if row[2]}
+            first_unseen = next(
+                (seq for seq, row in enumerate(rows, 1) if "\\Seen" not in row[1].split()), None
+            )
+            if take_recent and recent:
+                # Only those read above: a message arriving now is the next refresh's.
+                recent = {
+                    int(row.uid)
+                    for row in conn.execute(
+                        _TAKE_RECENT, {"b_mailbox": mailbox_id, "b_largest": uids[-1]}
                     )
-                    .values(is_recent=False)
-                )
-        return uids
+                }
+            row = conn.execute(_MAILBOX_BY_ID, {"b_id": mailbox_id}).first()
+        if row is None:
+            return None
+        keywords = {
+            flag for flags in flag_texts for flag in flags.split() if flag not in SYSTEM_FLAGS
+        }
+        return MailboxView(
+            mailbox=_mailbox_from_row(row),
+            known_modseq=int(known),
+            uids=uids,
+            keywords=frozenset(keywords),
+            first_unseen=first_unseen,
+            recent=frozenset(recent),
+        )
+
+    def rows(
+        self,
+        mailbox_id: int,
+        uids: Iterable[int] | None,
+        fields: Iterable[str],
+        prefilter: Prefilter | None = None,
+    ) -> list[IndexRow]:
+        """Index rows of a mailbox in UID order, reading only the columns of ``fields``.
+
+        Args:
+            mailbox_id: the mailbox.
+            uids: the messages wanted, or None for all.
+            fields: names of :class:`IndexRow` attributes (see :data:`INDEX_FIELDS`).
+            prefilter: keep only rows that satisfy it (a superset of a search's matches).
+        """
+        names = sorted(set(fields))
+        unknown = set(names) - INDEX_FIELDS
+        if unknown:
+            raise ValueError(f"unknown index fields {sorted(unknown)}")
+        columns = [_ROW_COLUMNS[name] for name in names]
+        where = _prefilter_condition(prefilter) if prefilter is not None else None
+        query = select(mail_messages.c.uid, mail_messages.c.blob_id, *columns).where(
+            mail_messages.c.mailbox_id == mailbox_id
+        )
+        if where is not None:
+            query = query.where(where)
+        uses_blob = any(column.table is mail_blobs for column in columns) or (
+            prefilter is not None and _uses_header_text(prefilter)
+        )
+        if uses_blob:
+            query = query.join(mail_blobs, mail_blobs.c.id == mail_messages.c.blob_id)
+        query = query.order_by(mail_messages.c.uid)
+        with self.engine.connect() as conn:
+            if uids is None:
+                found = conn.execute(query).all()
+            else:
+                conditions = _uid_conditions(uids)
+                found = []
+                for condition in conditions:
+                    found.extend(conn.execute(query.where(condition)).all())
+                if len(conditions) > 1:
+                    found.sort(key=lambda row: row[0])
+        return _index_rows(found, names)
 
     def expunged_since(self, mailbox_id: int, modseq: int) -> list[int]:
         """UIDs expunged after ``modseq`` (QRESYNC VANISHED)."""
@@ -842,55 +1307,91 @@ class MailStore:
     ) -> tuple[list[tuple[int, frozenset[str], int]], list[int]]:
         """Change flags (``mode`` replace | add | remove).
 
+        One new MODSEQ for the whole command (RFC 7162 §3.1.3). The messages are not
+        read one by one: a mailbox has few distinct flag sets, so the distinct ones are
+        read, the outcome of each is worked out once, and one UPDATE per changing set
+        rewrites its messages. A STORE that changes nothing writes nothing: it is one
+        small query, and it leaves every other connection's page cache valid.
+
         Returns:
             ``([(uid, new flags, modseq)] of changed messages, [uids failing UNCHANGEDSINCE])``.
         """
         wanted = normalize_flags(flags)
+        conditions = _uid_conditions(uids)
+        if not conditions:
+            return [], []
+        with self.engine.connect() as conn:
+            outcomes, failed = self._flag_outcomes(
+                conn, mailbox_id, conditions, mode, wanted, unchanged_since
+            )
+        if not outcomes:
+            return [], failed
         changed: list[tuple[int, frozenset[str], int]] = []
-        failed: list[int] = []
-        uid_list = sorted(set(uids))
+        in_mailbox = mail_messages.c.mailbox_id == mailbox_id
+        unchanged = [] if unchanged_since is None else [mail_messages.c.modseq <= unchanged_since]
         with self.engine.begin() as conn:
-            rows = []
-            for start in range(0, len(uid_list), 500):
-                rows.extend(
-                    conn.execute(
-                        select(
-                            mail_messages.c.id,
-                            mail_messages.c.uid,
-                            mail_messages.c.flags,
-                            mail_messages.c.modseq,
-                        ).where(
-                            mail_messages.c.mailbox_id == mailbox_id,
-                            mail_messages.c.uid.in_(uid_list[start : start + 500]),
+            # The new MODSEQ first: it locks the mailbox (SQLite: the database), so the
+            # flags read again below cannot change before they are written.
+            modseq = self._bump_modseq(conn, mailbox_id)
+            outcomes, failed = self._flag_outcomes(
+                conn, mailbox_id, conditions, mode, wanted, unchanged_since
+            )
+            # No chains: what a set becomes does not change again in the same mode.
+            for old_text, (new, new_text) in outcomes.items():
+                for condition in conditions:
+                    changed.extend(
+                        (int(uid), new, modseq)
+                        for (uid,) in conn.execute(
+                            update(mail_messages)
+                            .where(
+                                in_mailbox,
+                                condition,
+                                mail_messages.c.flags == old_text,
+                                *unchanged,
+                            )
+                            .values(flags=new_text, modseq=modseq)
+                            .returning(mail_messages.c.uid)
                         )
-                    ).all()
-                )
-            updates = []
-            for row in rows:
-                if unchanged_since is not None and row.modseq > unchanged_since:
-                    failed.append(int(row.uid))
-                    continue
-                current = _flags_set(row.flags)
-                if mode == "add":
-                    new = current | wanted
-                elif mode == "remove":
-                    new = current - wanted
-                else:
-                    new = wanted
-                if new != current:
-                    updates.append((row.id, int(row.uid), new))
-            if updates:
-                modseq = self._bump_modseq(conn, mailbox_id)
-                for row_id, uid, new in updates:
-                    conn.execute(
-                        update(mail_messages)
-                        .where(mail_messages.c.id == row_id)
-                        .values(flags=_flags_text(new), modseq=modseq)
                     )
-                    changed.append((uid, new, modseq))
-        if changed:
-            self._notify(mailbox_id)
-        return changed, sorted(failed)
+            if not changed:
+                # Changed meanwhile by another session into what was asked: no new MODSEQ.
+                conn.rollback()
+                return [], failed
+        self._notify(mailbox_id)
+        changed.sort(key=lambda item: item[0])
+        return changed, failed
+
+    @staticmethod
+    def _flag_outcomes(
+        conn: Connection,
+        mailbox_id: int,
+        conditions: list[ColumnElement[bool]],
+        mode: str,
+        wanted: frozenset[str],
+        unchanged_since: int | None,
+    ) -> tuple[dict[str, tuple[frozenset[str], str]], list[int]]:
+        """``({old flag text: (new flags, new text)} of changing sets, [failed uids])``."""
+        in_mailbox = mail_messages.c.mailbox_id == mailbox_id
+        unchanged = [] if unchanged_since is None else [mail_messages.c.modseq <= unchanged_since]
+        texts: set[str] = set()
+        failed: list[int] = []
+        for condition in conditions:
+            distinct = select(mail_messages.c.flags).distinct()
+            texts.update(
+                text_
+                for (text_,) in conn.execute(distinct.where(in_mailbox, condition, *unchanged))
+            )
+            if unchanged_since is not None:
+                stale = select(mail_messages.c.uid).where(
+                    in_mailbox, condition, mail_messages.c.modseq > unchanged_since
+                )
+                failed.extend(int(uid) for (uid,) in conn.execute(stale))
+        outcomes = {
+            text_: outcome
+            for text_ in texts
+            if (outcome := _flag_outcome(text_, mode, wanted)) is not None
+        }
+        return outcomes, sorted(failed)
 
     def copy(
         self, mailbox_id: int, uids: Iterable[int], target_id: int
@@ -907,7 +1408,6 @@ class MailStore:
         if not sources:
             return target.uidvalidity, []
         total = sum(message.size for message in sources)
-        pairs: list[tuple[int, int]] = []
         with self.engine.begin() as conn:
             quota = conn.execute(
                 select(mail_usage.c.bytes).where(mail_usage.c.person_id == target.person_id)
@@ -916,25 +1416,25 @@ class MailStore:
             if (quota or 0) + total > limit:
                 raise QuotaExceededError(str(target.person_id), int(quota or 0), limit)
             first_uid, modseq, uidvalidity = self._allocate(conn, target_id, len(sources))
-            for offset, message in enumerate(sources):
-                new_uid = first_uid + offset
-                conn.execute(
-                    insert(mail_messages).values(
-                        mailbox_id=target_id,
-                        uid=new_uid,
-                        modseq=modseq,
-                        blob_id=message.blob_id,
-                        flags=_flags_text(message.flags),
-                        internal_date=message.internal_date,
-                        is_recent=True,
-                    )
-                )
-                conn.execute(
-                    update(mail_blobs)
-                    .where(mail_blobs.c.id == message.blob_id)
-                    .values(refcount=mail_blobs.c.refcount + 1)
-                )
-                pairs.append((message.uid, new_uid))
+            # executemany: one round of the driver's loop, not one statement per message.
+            conn.execute(
+                _INSERT_MESSAGE,
+                [
+                    {
+                        "mailbox_id": target_id,
+                        "uid": first_uid + offset,
+                        "modseq": modseq,
+                        "blob_id": message.blob_id,
+                        "flags": _flags_text(message.flags),
+                        "internal_date": message.internal_date,
+                        "is_recent": True,
+                        "delivery_key": None,
+                    }
+                    for offset, message in enumerate(sources)
+                ],
+            )
+            conn.execute(_ADD_REFERENCE, [{"b_blob": message.blob_id} for message in sources])
+            pairs = [(message.uid, first_uid + offset) for offset, message in enumerate(sources)]
             conn.execute(
                 update(mail_usage)
                 .where(mail_usage.c.person_id == target.person_id)
@@ -956,7 +1456,6 @@ class MailStore:
         sources = self.messages(mailbox_id, uids)
         if not sources:
             return target.uidvalidity, []
-        pairs: list[tuple[int, int]] = []
         total = sum(message.size for message in sources)
         with self.engine.begin() as conn:
             if source.person_id != target.person_id:
@@ -968,21 +1467,27 @@ class MailStore:
                     raise QuotaExceededError(str(target.person_id), int(used or 0), limit)
             first_uid, modseq, uidvalidity = self._allocate(conn, target_id, len(sources))
             source_modseq = self._bump_modseq(conn, mailbox_id)
-            for offset, message in enumerate(sources):
-                new_uid = first_uid + offset
-                conn.execute(
-                    update(mail_messages)
-                    .where(
-                        mail_messages.c.mailbox_id == mailbox_id, mail_messages.c.uid == message.uid
-                    )
-                    .values(mailbox_id=target_id, uid=new_uid, modseq=modseq, is_recent=True)
-                )
-                conn.execute(
-                    insert(mail_expunged).values(
-                        mailbox_id=mailbox_id, uid=message.uid, modseq=source_modseq
-                    )
-                )
-                pairs.append((message.uid, new_uid))
+            pairs = [(message.uid, first_uid + offset) for offset, message in enumerate(sources)]
+            conn.execute(
+                _MOVE_MESSAGE,
+                [
+                    {
+                        "b_mailbox": mailbox_id,
+                        "b_uid": old_uid,
+                        "b_target": target_id,
+                        "b_new_uid": new_uid,
+                        "b_modseq": modseq,
+                    }
+                    for old_uid, new_uid in pairs
+                ],
+            )
+            conn.execute(
+                insert(mail_expunged),
+                [
+                    {"mailbox_id": mailbox_id, "uid": old_uid, "modseq": source_modseq}
+                    for old_uid, _new_uid in pairs
+                ],
+            )
             if source.person_id != target.person_id:
                 for person_id, sign in ((source.person_id, -1), (target.person_id, 1)):
                     conn.execute(
@@ -1003,10 +1508,20 @@ class MailStore:
         if mailbox is None:
             raise NotFoundError("mailbox", str(mailbox_id))
         limit = None if uids is None else set(uids)
+        # Only (uid, flags), and only of rows whose text mentions \\Deleted at all.
+        with self.engine.connect() as conn:
+            candidates = conn.execute(
+                select(mail_messages.c.uid, mail_messages.c.flags)
+                .where(
+                    mail_messages.c.mailbox_id == mailbox_id,
+                    mail_messages.c.flags.contains("\\Deleted", autoescape=True),
+                )
+                .order_by(mail_messages.c.uid)
+            ).all()
         doomed = [
-            message.uid
-            for message in self.messages(mailbox_id)
-            if "\\Deleted" in message.flags and (limit is None or message.uid in limit)
+            int(uid)
+            for uid, flags in candidates
+            if "\\Deleted" in _flags_set(flags) and (limit is None or uid in limit)
         ]
         if not doomed:
             return []
@@ -1073,8 +1588,6 @@ class MailStore:
         return orphans
 
     def _quota_of(self, conn: Connection, person_id: int) -> int:
-        from groupware.core.db import persons
-
         return int(
             conn.execute(
                 select(persons.c.quota_bytes).where(persons.c.id == person_id)

@@ -5,18 +5,37 @@ RFC 3501 §7.4.2 (ENVELOPE, BODYSTRUCTURE), §6.4.5 (sections, partial fetches);
 RFC 3516 (BINARY). Structures come from the index (``mail.mime.Part``); section bytes
 are exact ranges of the stored file, so ``RFC822.SIZE`` equals what ``BODY[]``
 returns and partial fetches cut the same octets a client would count.
+
+ENVELOPE, BODY and BODYSTRUCTURE are rendered once, at delivery (``mail.store``
+keeps them): a FETCH of them is concatenation. :func:`render` builds the responses of
+a batch of messages in a worker thread, reading each file at most once.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import json
 import quopri
-from typing import Any
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
 
 from groupware.mail import mime
 from groupware.mail.imap import wire
-from groupware.mail.imap.fetch_attributes import Partial, Section, SectionText
+from groupware.mail.imap.fetch_attributes import (
+    BinarySection,
+    BinarySize,
+    BodySection,
+    FetchAttribute,
+    FetchItem,
+    Partial,
+    Section,
+    SectionText,
+)
+
+if TYPE_CHECKING:
+    from groupware.mail.store import IndexRow
 
 NIL = b"NIL"
 
@@ -176,3 +195,231 @@ def decoded_part(data: bytes, top: mime.Part, part_numbers: tuple[int, ...]) -> 
     if encoding == "quoted-printable":
         return quopri.decodestring(body)
     return None
+
+
+# --- whole responses -----------------------------------------------------------------
+
+#: A batch of responses is sent once it reaches this size (or holds one big message).
+BATCH_BYTES: Final = 1 << 20
+_SYSTEM_ORDER: Final = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
+_SYSTEM: Final = frozenset(_SYSTEM_ORDER)
+_PRE_RENDERED: Final = {
+    FetchItem.ENVELOPE: "envelope_imap",
+    FetchItem.BODY: "body_imap",
+    FetchItem.BODYSTRUCTURE: "bodystructure_imap",
+}
+
+
+class FetchError(Exception):
+    """A message cannot be fetched as asked: the command ends ``status [code] text``."""
+
+    def __init__(self, status: str, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+
+
+@dataclass(frozen=True, slots=True)
+class FetchPlan:
+    """What one FETCH command returns for each message.
+
+    Attributes:
+        attributes: the attributes, in the client's order.
+        with_uid: UID FETCH: ``UID`` comes first even when not asked.
+        with_modseq: CONDSTORE: ``MODSEQ`` even when not asked.
+        flags_changed: the command set ``\\Seen``: ``FLAGS`` even when not asked.
+        utf8: UTF8=ACCEPT is enabled.
+    """
+
+    attributes: tuple[FetchAttribute, ...]
+    with_uid: bool
+    with_modseq: bool
+    flags_changed: bool
+    utf8: bool
+
+    def fields(self) -> set[str]:
+        """The index fields (``mail.store.IndexRow``) the responses are made of."""
+        fields: set[str] = set()
+        if self.with_modseq:
+            fields.add("modseq")
+        if self.flags_changed:
+            fields.add("flags")
+        for attribute in self.attributes:
+            if attribute is FetchItem.FLAGS:
+                fields.add("flags")
+            elif attribute is FetchItem.INTERNALDATE:
+                fields.add("internal_date")
+            elif attribute is FetchItem.RFC822_SIZE:
+                fields.add("size")
+            elif attribute is FetchItem.MODSEQ:
+                fields.add("modseq")
+            elif attribute in _PRE_RENDERED:
+                fields.add(_PRE_RENDERED[attribute])
+            elif attribute is not FetchItem.UID:
+                fields.add("blob_path")
+                if _needs_structure(attribute):
+                    fields.add("structure")
+        return fields
+
+    def pre_rendered(self) -> list[tuple[str, str]]:
+        """``(pre-rendered field, JSON field it is rendered from)`` of the attributes."""
+        return [
+            (
+                _PRE_RENDERED[attribute],
+                "envelope" if attribute is FetchItem.ENVELOPE else "structure",
+            )
+            for attribute in self.attributes
+            if isinstance(attribute, FetchItem) and attribute in _PRE_RENDERED
+        ]
+
+    def missing(self, rows: Iterable[IndexRow]) -> dict[int, set[str]]:
+        """UID -> the JSON fields a row still needs: pre-rendered bytes absent or unusable."""
+        fields = self.pre_rendered()
+        lacking: dict[int, set[str]] = {}
+        if not fields:
+            return lacking
+        for row in rows:
+            for field, source in fields:
+                rendered = getattr(row, field)
+                # Without 8-bit text the UTF8=ACCEPT form is the same octets.
+                if rendered is None or (self.utf8 and not rendered.isascii()):
+                    lacking.setdefault(row.uid, set()).add(source)
+        return lacking
+
+
+def _needs_structure(attribute: FetchAttribute) -> bool:
+    if isinstance(attribute, BodySection):
+        return bool(attribute.section.part) or attribute.section.text is not None
+    return attribute is not FetchItem.RFC822
+
+
+def ordered_flags(flags: Collection[str]) -> list[str]:
+    """System flags in their usual order, then keywords sorted."""
+    system = [flag for flag in _SYSTEM_ORDER if flag in flags]
+    return system + sorted(flag for flag in flags if flag not in _SYSTEM)
+
+
+def flags_item(row: IndexRow, recent: Collection[int]) -> bytes:
+    """``FLAGS (...)``, with ``\\Recent`` when this session has it."""
+    flags = ordered_flags(row.flags)
+    if row.uid in recent:
+        flags.append("\\Recent")
+    return b"FLAGS " + wire.flag_list(flags)
+
+
+def render(
+    targets: Sequence[tuple[int, int]],
+    start: int,
+    rows: Mapping[int, IndexRow],
+    plan: FetchPlan,
+    read_file: Callable[[str], bytes],
+    recent: Collection[int],
+) -> tuple[bytes, int, FetchError | None]:
+    """The responses for ``targets[start:]``, up to about :data:`BATCH_BYTES`.
+
+    Blocking (reads files): run in a worker thread.
+
+    Returns:
+        ``(responses, where the next batch starts, error)``; on an error, the
+        responses of the messages before the failing one, and the error.
+    """
+    out: list[bytes] = []
+    size = 0
+    position = start
+    while position < len(targets) and size < BATCH_BYTES:
+        seq, uid = targets[position]
+        position += 1
+        row = rows.get(uid)
+        if row is None:
+            continue  # expunged by another session, or skipped by CHANGEDSINCE
+        try:
+            response = b"* %d FETCH (" % seq + b" ".join(_items(row, plan, read_file, recent))
+        except FetchError as error:
+            return b"".join(out), position, error
+        out.append(response + b")\r\n")
+        size += len(response)
+    return b"".join(out), position, None
+
+
+def _items(
+    row: IndexRow,
+    plan: FetchPlan,
+    read_file: Callable[[str], bytes],
+    recent: Collection[int],
+) -> Iterable[bytes]:
+    names = set(plan.attributes)
+    if plan.with_uid and FetchItem.UID not in names:
+        yield b"UID %d" % row.uid
+    data: bytes | None = None
+    top: mime.Part | None = None
+    for attribute in plan.attributes:
+        if attribute is FetchItem.UID:
+            yield b"UID %d" % row.uid
+        elif attribute is FetchItem.FLAGS:
+            yield flags_item(row, recent)
+        elif attribute is FetchItem.INTERNALDATE:
+            assert row.internal_date is not None
+            yield b"INTERNALDATE " + wire.internal_date(row.internal_date)
+        elif attribute is FetchItem.RFC822_SIZE:
+            yield b"RFC822.SIZE %d" % row.size
+        elif attribute is FetchItem.MODSEQ:
+            yield b"MODSEQ (%d)" % row.modseq
+        elif attribute is FetchItem.ENVELOPE:
+            rendered = row.envelope_imap
+            if rendered is None or (plan.utf8 and not rendered.isascii()):
+                rendered = envelope(json.loads(row.envelope or "{}"), utf8=plan.utf8)
+            yield b"ENVELOPE " + rendered
+        elif attribute is FetchItem.BODY or attribute is FetchItem.BODYSTRUCTURE:
+            rendered = getattr(row, _PRE_RENDERED[attribute])
+            if rendered is None or (plan.utf8 and not rendered.isascii()):
+                top = top or mime.part_from_json_text(row.structure or "")
+                rendered = body_structure(
+                    top, extensible=attribute is FetchItem.BODYSTRUCTURE, utf8=plan.utf8
+                )
+            yield attribute.value.encode() + b" " + rendered
+        else:
+            if data is None:
+                data = read_file(row.blob_path)
+            if top is None and _needs_structure(attribute):
+                top = mime.part_from_json_text(row.structure or "")
+            yield section_item(attribute, data, top)
+    if plan.with_modseq and FetchItem.MODSEQ not in names:
+        yield b"MODSEQ (%d)" % row.modseq
+    if plan.flags_changed and FetchItem.FLAGS not in names:
+        yield flags_item(row, recent)
+
+
+def section_item(attribute: FetchAttribute, data: bytes, top: mime.Part | None) -> bytes:
+    """One body item: ``RFC822``, ``BODY[...]``, ``BINARY[...]`` or ``BINARY.SIZE[...]``.
+
+    ``top`` may be None only where :func:`_needs_structure` says so.
+
+    Raises:
+        FetchError: a BINARY item of an unknown transfer encoding (``UNKNOWN-CTE``).
+    """
+    if attribute is FetchItem.RFC822:
+        return b"RFC822 " + wire.literal(data)
+    if isinstance(attribute, BodySection):
+        # BODY[] needs no structure: the whole file is the answer.
+        octets = data if top is None else section_bytes(data, top, attribute.section)
+        return (
+            attribute.response_name().encode() + b" " + wire.literal(cut(octets, attribute.partial))
+        )
+    assert top is not None
+    if attribute is FetchItem.RFC822_HEADER:
+        return b"RFC822.HEADER " + wire.literal(data[: top.header_end])
+    if attribute is FetchItem.RFC822_TEXT:
+        return b"RFC822.TEXT " + wire.literal(data[top.body_start :])
+    if isinstance(attribute, BinarySection):
+        decoded = decoded_part(data, top, attribute.part)
+        if decoded is None:
+            raise FetchError("NO", "Unknown content transfer encoding", "UNKNOWN-CTE")
+        body = cut(decoded, attribute.partial)
+        return attribute.response_name().encode() + b" ~{%d}\r\n" % len(body) + body
+    if isinstance(attribute, BinarySize):
+        decoded = decoded_part(data, top, attribute.part)
+        if decoded is None:
+            raise FetchError("NO", "Unknown content transfer encoding", "UNKNOWN-CTE")
+        return attribute.response_name().encode() + b" %d" % len(decoded)
+    raise FetchError("BAD", f"Unsupported fetch item {attribute}")

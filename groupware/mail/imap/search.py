@@ -6,21 +6,39 @@ CC, BCC and SUBJECT match the decoded envelope (case-insensitive substring, no f
 read). BODY and TEXT use the full-text index (words matched by prefix, accents
 folded, as Dovecot's FTS does). Any other HEADER reads just the header block of the
 candidate messages. Blocking: the session runs it in a worker thread.
+
+A search first narrows the mailbox in SQL: a key that needs the full-text index or a
+header substring yields a *prefilter* (``mail.store.Prefilter``) that every match
+satisfies, so that a rare word costs a few rows instead of the whole mailbox. Only
+the columns the key needs are read; the exact test then runs on what is left.
 """
 
 from __future__ import annotations
 
+import bisect
 import datetime
 import email.utils
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import Any
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
 
 from groupware.mail import mime, text
 from groupware.mail.imap import search_keys as sk
-from groupware.mail.store import MailStore, MessageInfo
+from groupware.mail.store import (
+    AllOf,
+    AnyOf,
+    BlobIn,
+    HeaderContains,
+    IndexRow,
+    MailStore,
+    Prefilter,
+)
 
 _ENVELOPE_HEADERS = {"from", "to", "cc", "bcc", "subject"}
+# A full-text match of more blobs than this does not narrow a search usefully (and
+# would make a long IN list): the key is then tested on every message.
+MAX_PREFILTER_BLOBS: Final = 500
 
 
 @dataclass(slots=True)
@@ -28,8 +46,40 @@ class Candidate:
     """One message as the search sees it."""
 
     seq: int
-    info: MessageInfo
-    meta: dict[str, Any]
+    info: IndexRow
+    _envelope: dict[str, Any] | None = field(default=None, repr=False)
+
+    @property
+    def envelope(self) -> dict[str, Any]:
+        """The decoded envelope (read only when the key needs it)."""
+        if self._envelope is None:
+            self._envelope = json.loads(self.info.envelope) if self.info.envelope else {}
+        return self._envelope
+
+
+def key_fields(key: sk.SearchKey) -> set[str]:
+    """The index fields (``mail.store.IndexRow``) that testing ``key`` reads."""
+    if isinstance(key, sk.AndKey):
+        return set().union(*(key_fields(part) for part in key.keys))
+    if isinstance(key, sk.OrKey):
+        return key_fields(key.left) | key_fields(key.right)
+    if isinstance(key, sk.NotKey):
+        return key_fields(key.key)
+    if isinstance(key, sk.FlagKey):
+        return set() if key.flag.lower() == "\\recent" else {"flags"}
+    if isinstance(key, sk.SizeKey):
+        return {"size"}
+    if isinstance(key, sk.DateKey):
+        return {"internal_date"} if key.field is sk.DateField.INTERNAL else {"envelope"}
+    if isinstance(key, sk.ModSeqKey):
+        return {"modseq"}
+    if isinstance(key, sk.TextKey):
+        return {"envelope"}
+    if isinstance(key, sk.HeaderKey):
+        if key.name.lower() in _ENVELOPE_HEADERS and key.value:
+            return {"envelope"}
+        return {"blob_path", "structure"}
+    return set()
 
 
 class Searcher:
@@ -38,25 +88,74 @@ class Searcher:
     def __init__(
         self,
         store: MailStore,
-        candidates: list[Candidate],
+        mailbox_id: int,
+        uids: Sequence[int],
         *,
-        largest_seq: int,
-        largest_uid: int,
         saved: list[int] | None = None,
         recent_uids: frozenset[int] = frozenset(),
     ) -> None:
+        """A searcher over the session's view.
+
+        Args:
+            store: the mail store.
+            mailbox_id: the selected mailbox.
+            uids: the UIDs the client knows, ascending (sequence number = index + 1).
+            saved: the SEARCHRES result, as UIDs.
+            recent_uids: the messages with \\Recent in this session.
+        """
         self._store = store
-        self._candidates = candidates
-        self._largest_seq = largest_seq
-        self._largest_uid = largest_uid
+        self._mailbox_id = mailbox_id
+        self._uids = uids
+        self._largest_seq = len(uids)
+        self._largest_uid = uids[-1] if uids else 0
         self._saved = saved or []
         self._recent = recent_uids
         self._fts_cache: dict[tuple[str | None, str], set[int]] = {}
 
-    def run(self, key: sk.SearchKey) -> list[Candidate]:
-        """The candidates matching ``key``, in sequence order."""
+    def run(self, key: sk.SearchKey, fields: Iterable[str] = ()) -> list[Candidate]:
+        """The messages matching ``key``, in sequence order.
+
+        Args:
+            key: the search key.
+            fields: index fields the caller needs besides (SORT's keys).
+        """
+        wanted = key_fields(key) | set(fields) | {"modseq"}
+        rows = self._store.rows(self._mailbox_id, None, wanted, self.prefilter(key))
         test = self._compile(key)
-        return [candidate for candidate in self._candidates if test(candidate)]
+        found = []
+        uids = self._uids
+        for row in rows:
+            # Only the messages of the view: not yet announced ones have no number.
+            index = bisect.bisect_left(uids, row.uid)
+            if index < len(uids) and uids[index] == row.uid:
+                candidate = Candidate(seq=index + 1, info=row)
+                if test(candidate):
+                    found.append(candidate)
+        return found
+
+    def prefilter(self, key: sk.SearchKey) -> Prefilter | None:
+        """A condition every match of ``key`` satisfies, or None when none narrows."""
+        if isinstance(key, sk.TextKey):
+            matches = self._fts(None, key.value)
+            if len(matches) > MAX_PREFILTER_BLOBS:
+                return None
+            return AnyOf((BlobIn(frozenset(matches)), HeaderContains(key.value)))
+        if isinstance(key, sk.BodyKey):
+            matches = self._fts("body", key.value)
+            return BlobIn(frozenset(matches)) if len(matches) <= MAX_PREFILTER_BLOBS else None
+        if isinstance(key, sk.HeaderKey):
+            if key.name.lower() in _ENVELOPE_HEADERS and key.value:
+                return HeaderContains(key.value)
+            return None
+        if isinstance(key, sk.AndKey):
+            parts = [found for part in key.keys if (found := self.prefilter(part)) is not None]
+            if not parts:
+                return None
+            return parts[0] if len(parts) == 1 else AllOf(tuple(parts))
+        if isinstance(key, sk.OrKey):
+            left, right = self.prefilter(key.left), self.prefilter(key.right)
+            return None if left is None or right is None else AnyOf((left, right))
+        return None
 
     def _fts(self, field: str | None, value: str) -> set[int]:
         cache_key = (field, value)
@@ -123,10 +222,11 @@ class Searcher:
     def _date_test(self, key: sk.DateKey) -> Callable[[Candidate], bool]:
         def day_of(c: Candidate) -> datetime.date | None:
             if key.field is sk.DateField.INTERNAL:
-                return c.info.internal_date.date()
+                moment = c.info.internal_date
+                return moment.date() if moment is not None else None
             # RFC 3501: SENT* compare the Date: header "disregarding time and timezone",
             # so the day as written in the header, not the UTC day the index keeps.
-            return _written_day((c.meta.get("envelope") or {}).get("date"))
+            return _written_day(c.envelope.get("date"))
 
         relation = key.relation
 
@@ -150,7 +250,7 @@ class Searcher:
         store = self._store
 
         def test(c: Candidate) -> bool:
-            structure = mime.part_from_json_text(c.meta["structure"])
+            structure = mime.part_from_json_text(c.info.structure or "")
             block = store.files.read_range(c.info.blob_path, 0, structure.header_end)
             headers = mime.parse_headers(block)
             values = headers.get_all(name) or []
@@ -175,24 +275,7 @@ def _is_saved(sequence_set: Any) -> bool:
 
 
 def _envelope_contains(c: Candidate, name: str | None, value: str) -> bool:
-    envelope = c.meta.get("envelope") or {}
+    envelope = c.envelope
     needle = value.lower()
-    fields: Iterable[str] = (name,) if name else ("subject", "from", "to", "cc", "bcc")
-    for field in fields:
-        if field == "subject":
-            haystack = text.decode_words(envelope.get("subject"))
-        else:
-            haystack = " ".join(
-                " ".join(
-                    part
-                    for part in (
-                        text.decode_words(address[0]) if address[0] else "",
-                        f"{address[2]}@{address[3]}" if address[2] and address[3] else "",
-                    )
-                    if part
-                )
-                for address in envelope.get(field) or []
-            )
-        if needle in haystack.lower():
-            return True
-    return False
+    fields: Iterable[str] = (name,) if name else text.SEARCH_HEADER_FIELDS
+    return any(needle in text.envelope_field_text(envelope, field).lower() for field in fields)

@@ -14,7 +14,7 @@ import bisect
 from array import array
 from dataclasses import dataclass, field
 
-from groupware.mail.store import Mailbox, MessageInfo
+from groupware.mail.store import Changes, IndexRow, Mailbox
 
 
 @dataclass(slots=True)
@@ -25,7 +25,7 @@ class Update:
     expunged_uids: list[int] = field(default_factory=list)  # for VANISHED
     exists: int | None = None
     recent: int | None = None
-    flag_changes: list[tuple[int, MessageInfo]] = field(default_factory=list)  # (seq, info)
+    flag_changes: list[tuple[int, IndexRow]] = field(default_factory=list)  # (seq, info)
 
 
 @dataclass(slots=True)
@@ -64,16 +64,10 @@ class SelectedMailbox:
         """The UID of sequence number ``seq`` (1-based)."""
         return self.uids[seq - 1]
 
-    def apply(
-        self,
-        messages: list[MessageInfo],
-        expunged: list[int],
-        highest_modseq: int,
-        *,
-        allow_expunge: bool,
-        new_recent: set[int],
-    ) -> Update:
+    def apply(self, changes: Changes, *, allow_expunge: bool) -> Update:
         """Fold a change set into the view and say what to announce."""
+        messages, expunged = changes.messages, changes.expunged
+        highest_modseq, new_recent = changes.highest_modseq, changes.recent
         update = Update()
         self.pending_expunges.update(uid for uid in expunged if self.seq_of(uid) is not None)
         if allow_expunge and self.pending_expunges:

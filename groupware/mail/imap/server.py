@@ -94,11 +94,11 @@ class Connection:
         self._closing = False
 
     def _quick_ack(self) -> None:
-        """ACK the literal at once (Linux ``TCP_QUICKACK``).
+        """ACK what was received at once (Linux ``TCP_QUICKACK``).
 
-        Clients such as imaplib send a literal and its closing CRLF in two writes; with
-        Nagle on their side and delayed ACKs on ours, the CRLF would wait ~40 ms for
-        our ACK of the literal, on every APPEND.
+        Clients such as imaplib send a literal and its closing CRLF in two writes (and
+        imapclient a command line and its CRLF); with Nagle on their side and delayed
+        ACKs on ours, the CRLF would wait ~40 ms for our ACK, on every APPEND.
         """
         sock = self.writer.get_extra_info("socket")
         if sock is not None and hasattr(socket, "TCP_QUICKACK"):
@@ -177,6 +177,10 @@ class Connection:
             if not data:
                 return
             events = self.parser.feed(data)
+            if not events:
+                # Part of a command, and nothing to answer that would carry our ACK:
+                # the client may hold the rest until it comes (see _quick_ack).
+                self._quick_ack()
             while events:
                 for event in events:
                     await self._handle(event)

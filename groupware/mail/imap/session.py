@@ -17,9 +17,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import bisect
 import logging
 import re
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -32,7 +33,6 @@ from groupware.mail.imap import fetch as fetch_data
 from groupware.mail.imap import wire
 from groupware.mail.imap.fetch_attributes import (
     BinarySection,
-    BinarySize,
     BodySection,
     FetchItem,
     Section,
@@ -41,14 +41,13 @@ from groupware.mail.imap.fetch_attributes import (
 from groupware.mail.imap.search import Candidate, Searcher
 from groupware.mail.imap.selected import SelectedMailbox, Update
 from groupware.mail.imap.sequences import SequenceSet
-from groupware.mail.mime import part_from_json_text
 from groupware.mail.store import (
     DELIMITER,
-    SYSTEM_FLAGS,
+    Changes,
+    IndexRow,
     Mailbox,
     MailboxNameError,
     MailStore,
-    MessageInfo,
     QuotaExceededError,
 )
 
@@ -117,11 +116,6 @@ def _canonical_pattern(pattern: str) -> str:
     if head.upper() == "INBOX" and (not rest or rest[0] in (DELIMITER, "*", "%")):
         return "INBOX" + rest
     return pattern
-
-
-def _ordered_flags(flags: frozenset[str] | set[str]) -> list[str]:
-    system = [flag for flag in _SYSTEM_ORDER if flag in flags]
-    return system + sorted(flag for flag in flags if flag not in SYSTEM_FLAGS)
 
 
 class ImapSession:
@@ -359,63 +353,53 @@ class ImapSession:
             self.condstore = True
         if command.qresync is not None and not self.qresync:
             raise _bad("Enable QRESYNC first")
-        # The mod-sequence is read before the messages: a change that lands between the
-        # two reads is then announced by the next refresh instead of being lost.
-        known_modseq = mailbox.highest_modseq
-        messages = await self._run(self.store.messages, mailbox.id)
-        recent = set() if read_only else set(await self._run(self.store.clear_recent, mailbox.id))
-        if read_only:
-            recent = {m.uid for m in messages if m.is_recent}
-        mailbox = await self._run(self.store.mailbox_by_id, mailbox.id)
-        if mailbox is None:
+        # (uid, flags, recent) of every message, \Recent taken, in one worker call; the
+        # mod-sequence is read before the messages (see MailboxView).
+        view = await self._run(self.store.view, mailbox.id, take_recent=not read_only)
+        if view is None:
             raise _no(f"No such mailbox: {command.mailbox}", "NONEXISTENT")
+        mailbox = view.mailbox
         selected = SelectedMailbox(mailbox=mailbox, is_read_only=read_only)
-        selected.uids.extend(m.uid for m in messages)
-        selected.modseq = known_modseq
-        selected.recent = recent
-        keywords = sorted({f for m in messages for f in m.flags if f not in SYSTEM_FLAGS})
-        await self.send(wire.untagged(b"FLAGS " + wire.flag_list([*_SYSTEM_ORDER, *keywords])))
+        selected.uids.extend(view.uids)
+        selected.modseq = view.known_modseq
+        selected.recent = set(view.recent)
+        keywords = sorted(view.keywords)
         permanent = wire.flag_list([] if read_only else [*PERMANENT_FLAGS[:-1], *keywords, "\\*"])
-        await self.send(
+        lines = [
+            wire.untagged(b"FLAGS " + wire.flag_list([*_SYSTEM_ORDER, *keywords])),
             wire.untagged_status(
                 "OK", "Flags allowed", wire.ResponseCode("PERMANENTFLAGS", permanent)
-            )
-        )
-        await self.send(wire.untagged(b"%d EXISTS" % len(messages)))
-        await self.send(wire.untagged(b"%d RECENT" % len(recent)))
-        first_unseen = next((i for i, m in enumerate(messages, 1) if "\\Seen" not in m.flags), None)
-        if first_unseen is not None:
-            await self.send(
+            ),
+            wire.untagged(b"%d EXISTS" % len(view.uids)),
+            wire.untagged(b"%d RECENT" % len(view.recent)),
+        ]
+        if view.first_unseen is not None:
+            lines.append(
                 wire.untagged_status(
-                    "OK", "First unseen", wire.ResponseCode("UNSEEN", b"%d" % first_unseen)
+                    "OK", "First unseen", wire.ResponseCode("UNSEEN", b"%d" % view.first_unseen)
                 )
             )
-        await self.send(
+        lines += [
             wire.untagged_status(
                 "OK", "UIDs valid", wire.ResponseCode("UIDVALIDITY", b"%d" % mailbox.uidvalidity)
-            )
-        )
-        await self.send(
+            ),
             wire.untagged_status(
                 "OK", "Predicted next UID", wire.ResponseCode("UIDNEXT", b"%d" % mailbox.uid_next)
-            )
-        )
-        await self.send(
+            ),
             wire.untagged_status(
-                "OK", "Highest", wire.ResponseCode("HIGHESTMODSEQ", b"%d" % known_modseq)
-            )
-        )
+                "OK", "Highest", wire.ResponseCode("HIGHESTMODSEQ", b"%d" % view.known_modseq)
+            ),
+        ]
+        await self.send(b"".join(lines))
         self.selected = selected
         if command.qresync is not None:
-            await self._qresync(selected, command.qresync, messages)
+            await self._qresync(selected, command.qresync)
         code = "READ-ONLY" if read_only else "READ-WRITE"
         await self._tagged(command.tag, "OK", f"{command.name} completed", code)
 
     do_examine = do_select
 
-    async def _qresync(
-        self, selected: SelectedMailbox, params: c.QresyncParams, messages: list[MessageInfo]
-    ) -> None:
+    async def _qresync(self, selected: SelectedMailbox, params: c.QresyncParams) -> None:
         """RFC 7162 §3.2.5: VANISHED (EARLIER) and changed flags since the client's modseq."""
         if params.uid_validity != selected.mailbox.uidvalidity:
             return
@@ -436,11 +420,18 @@ class ImapSession:
                     b"VANISHED (EARLIER) " + str(SequenceSet.from_numbers(expunged)).encode()
                 )
             )
-        for seq, message in enumerate(messages, 1):
-            if message.modseq > params.known_modseq and (
-                known is None or known.contains(message.uid, largest)
+        rows = await self._run(
+            self.store.rows, selected.mailbox.id, selected.uids[:], ("flags", "modseq")
+        )
+        for row in rows:
+            seq = selected.seq_of(row.uid)
+            # Changes after the view's modseq are the next refresh's to announce.
+            if (
+                seq is not None
+                and params.known_modseq < row.modseq <= selected.modseq
+                and (known is None or known.contains(row.uid, largest))
             ):
-                await self.send(self._flags_response(seq, message, with_uid=True, with_modseq=True))
+                await self.send(self._flags_response(seq, row, with_uid=True, with_modseq=True))
 
     async def do_create(self, command: c.Create) -> None:
         special = command.special_use[0] if command.special_use else ""
@@ -582,33 +573,31 @@ class ImapSession:
         await self.finish(command.tag, "STATUS completed")
 
     async def do_append(self, command: c.Append) -> None:
-        person = self._person()
-        mailbox = await self._run(self.store.find_mailbox, person.id, command.mailbox)
-        if mailbox is None:
-            raise _no(f"No such mailbox: {command.mailbox}", "TRYCREATE")
-        uids: list[int] = []
-        uidvalidity = mailbox.uidvalidity
-        fresh_person = await self._run(self.context.directory.by_id, person.id)
-        for message in command.messages:
-            if not message.data:
-                raise _no("Empty message")
-            try:
-                result = await self._run(
-                    self.store.append,
-                    fresh_person or person,
-                    mailbox.name,
-                    message.data,
-                    message.flags,
-                    message.internal_date,
-                )
-            except QuotaExceededError as error:
-                raise _no("Quota exceeded", "OVERQUOTA") from error
-            uids.append(result.uid)
-            uidvalidity = result.uidvalidity
-        code = wire.ResponseCode(
-            "APPENDUID", b"%d " % uidvalidity + str(SequenceSet.from_numbers(uids)).encode()
+        selected = self.selected
+        # The lookups, every message and the refresh after them in one worker call:
+        # an APPEND is mostly fsync, not thread hops.
+        outcome = await self._run(
+            _append_messages,
+            self.store,
+            self._person(),
+            command.mailbox,
+            command.messages,
+            None if selected is None else _RefreshFrom.of(selected),
         )
-        await self.finish(command.tag, "APPEND completed", code)
+        if not outcome.has_mailbox:
+            raise _no(f"No such mailbox: {command.mailbox}", "TRYCREATE")
+        if outcome.failure == "empty":
+            raise _no("Empty message")
+        if outcome.failure == "quota":
+            raise _no("Quota exceeded", "OVERQUOTA")
+        if selected is not None and outcome.changes is not None:
+            # finish()'s refresh, already read by the worker.
+            await self._send_update(selected.apply(outcome.changes, allow_expunge=True))
+        code = wire.ResponseCode(
+            "APPENDUID",
+            b"%d " % outcome.uidvalidity + str(SequenceSet.from_numbers(outcome.uids)).encode(),
+        )
+        await self._tagged(command.tag, "OK", "APPEND completed", code)
 
     # --- quota ---------------------------------------------------------------------
 
@@ -642,45 +631,45 @@ class ImapSession:
     async def refresh(self, *, allow_expunge: bool) -> None:
         """Tell the client what changed in the selected mailbox since it last heard."""
         selected = self._selected()
-        messages, expunged, highest = await self._run(
-            self.store.changes, selected.mailbox.id, selected.modseq
+        changes = await self._run(
+            self.store.changed_flags,
+            selected.mailbox.id,
+            selected.modseq,
+            take_recent_after=None if selected.is_read_only else selected.largest_uid,
         )
-        new_recent: set[int] = set()
-        if any(m.uid > selected.largest_uid for m in messages) and not selected.is_read_only:
-            new_recent = set(await self._run(self.store.clear_recent, selected.mailbox.id))
-        update = selected.apply(
-            messages, expunged, highest, allow_expunge=allow_expunge, new_recent=new_recent
-        )
+        update = selected.apply(changes, allow_expunge=allow_expunge)
         await self._send_update(update)
 
     async def _send_update(self, update: Update) -> None:
+        lines: list[bytes] = []
         if update.expunged_uids:
             if self.qresync:
-                await self.send(
+                lines.append(
                     wire.untagged(
                         b"VANISHED " + str(SequenceSet.from_numbers(update.expunged_uids)).encode()
                     )
                 )
             else:
-                for seq in update.expunged_seqs:
-                    await self.send(wire.untagged(b"%d EXPUNGE" % seq))
+                lines.extend(wire.untagged(b"%d EXPUNGE" % seq) for seq in update.expunged_seqs)
         if update.exists is not None:
-            await self.send(wire.untagged(b"%d EXISTS" % update.exists))
-            await self.send(wire.untagged(b"%d RECENT" % (update.recent or 0)))
-        for seq, message in update.flag_changes:
-            await self.send(
-                self._flags_response(
-                    seq,
-                    message,
-                    with_uid=self.condstore or self.qresync,
-                    with_modseq=self.condstore,
-                )
+            lines.append(wire.untagged(b"%d EXISTS" % update.exists))
+            lines.append(wire.untagged(b"%d RECENT" % (update.recent or 0)))
+        lines.extend(
+            self._flags_response(
+                seq,
+                message,
+                with_uid=self.condstore or self.qresync,
+                with_modseq=self.condstore,
             )
+            for seq, message in update.flag_changes
+        )
+        if lines:
+            await self.send(b"".join(lines))
 
     def _flags_response(
-        self, seq: int, message: MessageInfo, *, with_uid: bool, with_modseq: bool
+        self, seq: int, message: IndexRow, *, with_uid: bool, with_modseq: bool
     ) -> bytes:
-        flags = _ordered_flags(message.flags)
+        flags = fetch_data.ordered_flags(message.flags)
         if message.uid in self._selected().recent:
             flags.append("\\Recent")
         items = [b"FLAGS " + wire.flag_list(flags)]
@@ -699,12 +688,14 @@ class ImapSession:
         if uid:
             if not selected.count:
                 return []
-            intervals = sequence_set.intervals(selected.largest_uid)
-            return [
-                (seq, u)
-                for seq, u in enumerate(selected.uids, 1)
-                if any(low <= u <= high for low, high in intervals)
-            ]
+            found: list[tuple[int, int]] = []
+            uids = selected.uids
+            for low, high in sequence_set.intervals(selected.largest_uid):
+                # The view is sorted: each interval is one slice of it.
+                first = bisect.bisect_left(uids, low)
+                last = bisect.bisect_right(uids, high)
+                found.extend(zip(range(first + 1, last + 1), uids[first:last], strict=True))
+            return found
         if not selected.count:
             raise _bad("The mailbox is empty")
         # RFC 3501 §9 (seq-number): a number past the last message is a client error;
@@ -715,7 +706,10 @@ class ImapSession:
             for number in bounds
         ):
             raise _bad("Invalid message sequence number")
-        return [(n, selected.uid_at(n)) for n in sequence_set.resolve(selected.count)]
+        found = []
+        for low, high in sequence_set.intervals(selected.count):
+            found.extend(zip(range(low, high + 1), selected.uids[low - 1 : high], strict=True))
+        return found
 
     async def do_check(self, command: c.Check) -> None:
         await self.finish(command.tag, "CHECK completed")
@@ -743,23 +737,17 @@ class ImapSession:
 
     # --- search and sort -------------------------------------------------------------
 
-    async def _candidates(self) -> list[Candidate]:
+    async def _search(self, key: Any, fields: Iterable[str] = ()) -> list[Candidate]:
         selected = self._selected()
-        # A copy of the view: the worker thread builds the list while the loop runs on.
-        return await self._run(_load_candidates, self.store, selected.mailbox.id, selected.uids[:])
-
-    async def _search(self, key: Any) -> list[Candidate]:
-        selected = self._selected()
-        candidates = await self._candidates()
         searcher = Searcher(
             self.store,
-            candidates,
-            largest_seq=selected.count,
-            largest_uid=selected.largest_uid,
+            selected.mailbox.id,
+            # A copy of the view: the worker thread reads it while the loop runs on.
+            selected.uids[:],
             saved=selected.saved,
             recent_uids=frozenset(selected.recent),
         )
-        return await self._run(searcher.run, key)
+        return await self._run(searcher.run, key, fields)
 
     async def _search_answer(
         self, command: c.Search | c.Sort, found: list[Candidate], verb: str
@@ -802,7 +790,8 @@ class ImapSession:
         await self.finish(command.tag, "SEARCH completed", expunge=False)
 
     async def do_sort(self, command: c.Sort) -> None:
-        found = await self._search(command.key)
+        fields = {name for criterion in command.criteria for name in _SORT_FIELDS[criterion.key]}
+        found = await self._search(command.key, fields)
         found = await self._run(_sorted, found, command.criteria)
         await self._search_answer(command, found, "SORT")
         await self.finish(command.tag, "SORT completed", expunge=False)
@@ -818,12 +807,6 @@ class ImapSession:
             raise _bad("VANISHED needs UID FETCH with CHANGEDSINCE after ENABLE QRESYNC")
         if command.changed_since is not None:
             self.condstore = True
-        infos = {
-            i.uid: i
-            for i in await self._run(
-                self.store.messages, selected.mailbox.id, [u for _s, u in targets]
-            )
-        }
         if command.vanished and command.changed_since is not None:
             expunged = await self._run(
                 self.store.expunged_since, selected.mailbox.id, command.changed_since
@@ -842,132 +825,52 @@ class ImapSession:
             or a in (FetchItem.RFC822, FetchItem.RFC822_TEXT)
             for a in attributes
         )
-        # Sections, RFC822.HEADER and RFC822.TEXT cut the file along the indexed structure.
-        needs_meta = any(
-            not isinstance(a, FetchItem)
-            or a
-            in (
-                FetchItem.ENVELOPE,
-                FetchItem.BODY,
-                FetchItem.BODYSTRUCTURE,
-                FetchItem.RFC822,
-                FetchItem.RFC822_HEADER,
-                FetchItem.RFC822_TEXT,
-            )
-            for a in attributes
+        plan = fetch_data.FetchPlan(
+            attributes=attributes,
+            with_uid=command.uid,
+            with_modseq=self.condstore or command.changed_since is not None,
+            flags_changed=sets_seen,
+            utf8=self.utf8,
         )
+        fields = plan.fields()
+        if command.changed_since is not None:
+            fields.add("modseq")
+        uids = [u for _s, u in targets]
+        rows = await self._run(_fetch_rows, self.store, selected.mailbox.id, uids, plan, fields)
         if sets_seen:
-            unseen = [u for _s, u in targets if u in infos and "\\Seen" not in infos[u].flags]
+            unseen = [u for u in uids if u in rows and "\\Seen" not in rows[u].flags]
             if unseen:
                 changed, _failed = await self._run(
                     self.store.store_flags, selected.mailbox.id, unseen, "add", ["\\Seen"]
                 )
                 # Reported in this FETCH's FLAGS: not again after it.
                 selected.reported.update({uid: modseq for uid, _flags, modseq in changed})
-                for info in await self._run(self.store.messages, selected.mailbox.id, unseen):
-                    infos[info.uid] = info
-        metas = {}
-        if needs_meta:
-            metas = await self._run(self.store.blob_meta, [i.blob_id for i in infos.values()])
-        with_modseq = self.condstore or command.changed_since is not None
-        for seq, uid in targets:
-            info = infos.get(uid)
-            if info is None:
-                continue  # expunged by another session; reported after the command
-            if command.changed_since is not None and info.modseq <= command.changed_since:
-                continue
-            items = await self._fetch_items(
-                info, metas.get(info.blob_id), attributes, command.uid, with_modseq, sets_seen
+                fresh = await self._run(
+                    self.store.rows, selected.mailbox.id, unseen, ("flags", "modseq")
+                )
+                for row in fresh:
+                    rows[row.uid].flags = row.flags
+                    rows[row.uid].modseq = row.modseq
+        if command.changed_since is not None:
+            since = command.changed_since
+            rows = {uid: row for uid, row in rows.items() if row.modseq > since}
+        position = 0
+        while position < len(targets):
+            # A worker builds a batch (files read, literals assembled); one write each.
+            chunk, position, error = await self._run(
+                fetch_data.render,
+                targets,
+                position,
+                rows,
+                plan,
+                self.store.files.read,
+                selected.recent,
             )
-            await self.send(b"* %d FETCH (" % seq + b" ".join(items) + b")\r\n")
+            if chunk:
+                await self.send(chunk)
+            if error is not None:
+                raise CommandError(error.status, error.message, error.code)
         await self.finish(command.tag, "FETCH completed", expunge=False)
-
-    async def _fetch_items(
-        self,
-        info: MessageInfo,
-        meta: dict[str, Any] | None,
-        attributes: tuple[Any, ...],
-        uid: bool,
-        with_modseq: bool,
-        flags_changed: bool,
-    ) -> list[bytes]:
-        items: list[bytes] = []
-        data: bytes | None = None
-        top = None
-        names = set()
-        for attribute in attributes:
-            names.add(attribute)
-        if uid and FetchItem.UID not in names:
-            items.append(b"UID %d" % info.uid)
-        for attribute in attributes:
-            if attribute is FetchItem.UID:
-                items.append(b"UID %d" % info.uid)
-            elif attribute is FetchItem.FLAGS:
-                items.append(self._flags_only(info))
-            elif attribute is FetchItem.INTERNALDATE:
-                items.append(b"INTERNALDATE " + wire.internal_date(info.internal_date))
-            elif attribute is FetchItem.RFC822_SIZE:
-                items.append(b"RFC822.SIZE %d" % info.size)
-            elif attribute is FetchItem.MODSEQ:
-                items.append(b"MODSEQ (%d)" % info.modseq)
-            elif attribute is FetchItem.ENVELOPE:
-                items.append(
-                    b"ENVELOPE "
-                    + fetch_data.envelope((meta or {}).get("envelope", {}), utf8=self.utf8)
-                )
-            elif attribute in (FetchItem.BODY, FetchItem.BODYSTRUCTURE):
-                top = top or part_from_json_text((meta or {})["structure"])
-                items.append(
-                    attribute.value.encode()
-                    + b" "
-                    + fetch_data.body_structure(
-                        top, extensible=attribute is FetchItem.BODYSTRUCTURE, utf8=self.utf8
-                    )
-                )
-            else:
-                if data is None:
-                    data = await self._run(self.store.files.read, info.blob_path)
-                top = top or part_from_json_text((meta or {})["structure"])
-                # Cutting, decoding (BINARY) and copying a large message: off the loop.
-                items.append(await self._run(self._section_item, attribute, data, top))
-        if with_modseq and FetchItem.MODSEQ not in names:
-            items.append(b"MODSEQ (%d)" % info.modseq)
-        if flags_changed and FetchItem.FLAGS not in names:
-            items.append(self._flags_only(info))
-        return items
-
-    def _flags_only(self, info: MessageInfo) -> bytes:
-        flags = _ordered_flags(info.flags)
-        if info.uid in self._selected().recent:
-            flags.append("\\Recent")
-        return b"FLAGS " + wire.flag_list(flags)
-
-    def _section_item(self, attribute: Any, data: bytes, top: Any) -> bytes:
-        if attribute is FetchItem.RFC822:
-            return b"RFC822 " + wire.literal(data)
-        if attribute is FetchItem.RFC822_HEADER:
-            return b"RFC822.HEADER " + wire.literal(data[: top.header_end])
-        if attribute is FetchItem.RFC822_TEXT:
-            return b"RFC822.TEXT " + wire.literal(data[top.body_start :])
-        if isinstance(attribute, BodySection):
-            octets = fetch_data.section_bytes(data, top, attribute.section)
-            return (
-                attribute.response_name().encode()
-                + b" "
-                + wire.literal(fetch_data.cut(octets, attribute.partial))
-            )
-        if isinstance(attribute, BinarySection):
-            decoded = fetch_data.decoded_part(data, top, attribute.part)
-            if decoded is None:
-                raise _no("Unknown content transfer encoding", "UNKNOWN-CTE")
-            body = fetch_data.cut(decoded, attribute.partial)
-            return attribute.response_name().encode() + b" ~{%d}\r\n" % len(body) + body
-        if isinstance(attribute, BinarySize):
-            decoded = fetch_data.decoded_part(data, top, attribute.part)
-            if decoded is None:
-                raise _no("Unknown content transfer encoding", "UNKNOWN-CTE")
-            return attribute.response_name().encode() + b" %d" % len(decoded)
-        raise _bad(f"Unsupported fetch item {attribute}")
 
     # --- store, copy, move -----------------------------------------------------------
 
@@ -989,10 +892,14 @@ class ImapSession:
         )
         if not command.silent or self.condstore:
             infos = {
-                i.uid: i for i in await self._run(self.store.messages, selected.mailbox.id, uids)
+                row.uid: row
+                for row in await self._run(
+                    self.store.rows, selected.mailbox.id, uids, ("flags", "modseq")
+                )
             }
             changed_uids = {uid for uid, _f, _m in changed}
             failed_set = set(failed)
+            lines = []
             for seq, uid in targets:
                 info = infos.get(uid)
                 if info is None or uid in failed_set:
@@ -1004,13 +911,15 @@ class ImapSession:
                     items = [b"MODSEQ (%d)" % info.modseq]
                     if command.uid:
                         items.insert(0, b"UID %d" % uid)
-                    await self.send(b"* %d FETCH (" % seq + b" ".join(items) + b")\r\n")
+                    lines.append(b"* %d FETCH (" % seq + b" ".join(items) + b")\r\n")
                 else:
-                    await self.send(
+                    lines.append(
                         self._flags_response(
                             seq, info, with_uid=command.uid, with_modseq=self.condstore
                         )
                     )
+            if lines:
+                await self.send(b"".join(lines))
         code = None
         if failed:
             numbers = failed if command.uid else [s for s, u in targets if u in set(failed)]
@@ -1058,16 +967,88 @@ class ImapSession:
         await self.finish(command.tag, "MOVE completed")
 
 
-def _load_candidates(store: MailStore, mailbox_id: int, uids: Iterable[int]) -> list[Candidate]:
-    """The messages of the view (sequence order) with their index data; blocking."""
-    infos = store.messages(mailbox_id)
-    by_uid = {info.uid: info for info in infos}
-    metas = store.blob_meta([info.blob_id for info in infos])
-    return [
-        Candidate(seq=seq, info=by_uid[uid], meta=metas.get(by_uid[uid].blob_id, {}))
-        for seq, uid in enumerate(uids, 1)
-        if uid in by_uid
-    ]
+@dataclass(frozen=True, slots=True)
+class _RefreshFrom:
+    """Where a selected view stands, for a refresh computed in a worker thread."""
+
+    mailbox_id: int
+    modseq: int
+    largest_uid: int
+    take_recent: bool
+
+    @classmethod
+    def of(cls, selected: SelectedMailbox) -> _RefreshFrom:
+        return cls(
+            selected.mailbox.id, selected.modseq, selected.largest_uid, not selected.is_read_only
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Appended:
+    has_mailbox: bool  # False: no such mailbox, nothing stored
+    uidvalidity: int
+    uids: list[int]
+    failure: str | None  # "empty" or "quota": the messages before it are stored
+    changes: Changes | None = None  # the refresh after a successful APPEND
+
+
+def _append_messages(
+    store: MailStore,
+    person: Person,
+    mailbox_name: str,
+    messages: Sequence[c.AppendMessage],
+    refresh: _RefreshFrom | None,
+) -> _Appended:
+    """APPEND's work, blocking: each message (the store reads the quota), then the refresh."""
+    if not messages or not messages[0].data:
+        # Nothing to store, but a missing mailbox is still the first thing to say.
+        if store.find_mailbox(person.id, mailbox_name) is None:
+            return _Appended(False, 0, [], None)
+        return _Appended(True, 0, [], "empty")
+    uids: list[int] = []
+    uidvalidity = 0
+    for message in messages:
+        if not message.data:
+            return _Appended(True, uidvalidity, uids, "empty")
+        try:
+            result = store.append(
+                person, mailbox_name, message.data, message.flags, message.internal_date
+            )
+        except NotFoundError:
+            if uids:
+                raise  # deleted by another session meanwhile: NONEXISTENT
+            return _Appended(False, 0, [], None)
+        except QuotaExceededError:
+            return _Appended(True, uidvalidity, uids, "quota")
+        uids.append(result.uid)
+        uidvalidity = result.uidvalidity
+    changes = None
+    if refresh is not None:
+        changes = store.changed_flags(
+            refresh.mailbox_id,
+            refresh.modseq,
+            take_recent_after=refresh.largest_uid if refresh.take_recent else None,
+        )
+    return _Appended(True, uidvalidity, uids, None, changes)
+
+
+def _fetch_rows(
+    store: MailStore,
+    mailbox_id: int,
+    uids: list[int],
+    plan: fetch_data.FetchPlan,
+    fields: set[str],
+) -> dict[int, IndexRow]:
+    """The index rows a FETCH renders, JSON added where pre-rendered bytes will not do."""
+    rows = {row.uid: row for row in store.rows(mailbox_id, uids, fields)}
+    lacking = plan.missing(rows.values())
+    if lacking:
+        extra = set().union(*lacking.values())
+        for row in store.rows(mailbox_id, list(lacking), extra):
+            if row.uid in rows:
+                rows[row.uid].envelope = row.envelope or rows[row.uid].envelope
+                rows[row.uid].structure = row.structure or rows[row.uid].structure
+    return rows
 
 
 def _sorted(found: list[Candidate], criteria: tuple[c.SortCriterion, ...]) -> list[Candidate]:
@@ -1109,25 +1090,38 @@ def _display(addresses: list[list[Any]] | None) -> str:
     return ""
 
 
+_SORT_FIELDS: Final = {
+    c.SortKey.ARRIVAL: ("internal_date",),
+    c.SortKey.DATE: ("sent_date", "internal_date"),
+    c.SortKey.SIZE: ("size",),
+    c.SortKey.SUBJECT: ("subject_sort",),
+    c.SortKey.FROM: ("from_sort",),
+    c.SortKey.TO: ("to_sort",),
+    c.SortKey.CC: ("cc_sort",),
+    c.SortKey.DISPLAYFROM: ("envelope",),
+    c.SortKey.DISPLAYTO: ("envelope",),
+}
+
+
 def _sort_key(key: c.SortKey) -> Callable[[Candidate], Any]:
     """RFC 5256 §3 (and RFC 5957 DISPLAYFROM/DISPLAYTO) sort keys."""
     if key is c.SortKey.ARRIVAL:
         return lambda m: m.info.internal_date
     if key is c.SortKey.DATE:
-        return lambda m: m.meta.get("sent_date") or m.info.internal_date
+        return lambda m: m.info.sent_date or m.info.internal_date
     if key is c.SortKey.SIZE:
         return lambda m: m.info.size
     if key is c.SortKey.SUBJECT:
-        return lambda m: m.meta.get("subject_sort", "").casefold()
+        return lambda m: m.info.subject_sort.casefold()
     if key is c.SortKey.FROM:
-        return lambda m: m.meta.get("from_sort", "")
+        return lambda m: m.info.from_sort
     if key is c.SortKey.TO:
-        return lambda m: m.meta.get("to_sort", "")
+        return lambda m: m.info.to_sort
     if key is c.SortKey.CC:
-        return lambda m: m.meta.get("cc_sort", "")
+        return lambda m: m.info.cc_sort
     if key is c.SortKey.DISPLAYFROM:
-        return lambda m: _display(m.meta.get("envelope", {}).get("from"))
-    return lambda m: _display(m.meta.get("envelope", {}).get("to"))
+        return lambda m: _display(m.envelope.get("from"))
+    return lambda m: _display(m.envelope.get("to"))
 
 
 __all__ = ["CommandError", "ImapContext", "ImapSession", "Section", "SectionText"]
