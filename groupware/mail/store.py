@@ -731,11 +731,19 @@ class MailStore:
             # Names and uses apart: many mailboxes share the empty use.
             names = {row.name for row in rows}
             uses = {row.special_use for row in rows if row.special_use}
-            if INBOX not in names:
-                self._insert_mailbox(conn, person.id, INBOX, "")
-            for name, use in SPECIAL_FOLDERS.get(person.language, SPECIAL_FOLDERS["en"]):
-                if use not in uses and name not in names:
-                    self._insert_mailbox(conn, person.id, name, use)
+            wanted = [] if INBOX in names else [(INBOX, "")]
+            wanted += [
+                (name, use)
+                for name, use in SPECIAL_FOLDERS.get(person.language, SPECIAL_FOLDERS["en"])
+                if use not in uses and name not in names
+            ]
+            for name, use in wanted:
+                # A first delivery and a first IMAP login may make them at the same time.
+                try:
+                    with conn.begin_nested():
+                        self._insert_mailbox(conn, person.id, name, use)
+                except IntegrityError:
+                    pass  # made concurrently by another session
             has_usage = conn.execute(
                 select(mail_usage.c.person_id).where(mail_usage.c.person_id == person.id)
             ).first()
@@ -999,6 +1007,9 @@ class MailStore:
         delivery_key: str | None = None,
     ) -> AppendResult:
         with self.engine.begin() as conn:
+            # The mailbox row first, then the usage row: the order copy() and move()
+            # take them in too, so that concurrent writers never deadlock.
+            uid, modseq, uidvalidity = self._allocate(conn, mailbox.id, 1)
             charged = conn.execute(
                 _CHARGE, {"b_person": person.id, "b_size": prepared.size, "b_limit": quota_bytes}
             )
@@ -1011,7 +1022,6 @@ class MailStore:
             self.text_index.add(
                 conn, blob_id, prepared.subject_text, prepared.addresses_text, prepared.body_text
             )
-            uid, modseq, uidvalidity = self._allocate(conn, mailbox.id, 1)
             conn.execute(
                 _INSERT_MESSAGE,
                 {

@@ -223,16 +223,6 @@ def _run_recording(action: Callable[[], object], errors: list[BaseException]) ->
     return thread
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "groupware/mail/store.py: copy() locks the target mailbox row (_allocate, "
-        "FOR UPDATE) and then updates mail_usage; append() (_index_new) updates "
-        "mail_usage first and then locks the mailbox row: PostgreSQL aborts one of "
-        "them with a deadlock. Fix: take the mailbox row lock before charging "
-        "mail_usage in _index_new (call _allocate first)."
-    ),
-)
 def test_copy_into_inbox_while_mail_arrives_does_not_deadlock(core: Core, store: MailStore) -> None:
     person = add_user(core, "Marie", "Dupont")
     store.ensure_mailboxes(person)
@@ -256,17 +246,6 @@ def test_copy_into_inbox_while_mail_arrives_does_not_deadlock(core: Core, store:
     assert len(store.messages(inbox)) == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "groupware/mail/store.py: ensure_mailboxes() reads the person's mailboxes, then "
-        "inserts the missing ones with no guard; a concurrent first delivery or IMAP "
-        "login for the same person (several delivery workers) inserts them too, and the "
-        "later one fails on uq_mailboxes_person_name. Fix: insert each mailbox in a "
-        "savepoint (conn.begin_nested()) and treat IntegrityError as made concurrently, "
-        "as is already done for mail_usage."
-    ),
-)
 def test_mailboxes_ensured_concurrently_for_one_person_are_made_once(
     core: Core, store: MailStore
 ) -> None:
