@@ -6,9 +6,12 @@ and STORE +FLAGS on all. Each figure is the median of a few runs; the last colum
 our time divided by Dovecot's (DESIGN.md §10: aim at ≤ 2×, SEARCH ≤ 55 ms).
 
 Dovecot comes from Debian (``apt-get install dovecot-imapd``); when it is missing only
-our figures are printed. Both servers run in their own processes on 127.0.0.1.
+our figures are printed. Both servers run in their own processes on 127.0.0.1. Ours is
+reached over implicit TLS (it refuses LOGIN in clear); Dovecot in clear, unless
+``--peer-tls`` gives it implicit TLS too (a throwaway certificate), for a like-for-like
+comparison.
 
-    python bench/imap_mailbox.py [--messages 10000] [--runs 5]
+    python bench/imap_mailbox.py [--messages 10000] [--runs 5] [--peer-tls]
 """
 
 from __future__ import annotations
@@ -168,7 +171,7 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    port = {tls_port}
   }}
 }}
 service anvil {{
@@ -182,8 +185,10 @@ default_internal_user = {user}
 
 
 @contextmanager
-def dovecot(total: int) -> Iterator[tuple[IMAPClient, Callable[[int], None]] | None]:
-    """A throwaway Dovecot on loopback, or None when it is not installed."""
+def dovecot(
+    total: int, *, tls: bool = False
+) -> Iterator[tuple[IMAPClient, Callable[[int], None]] | None]:
+    """A throwaway Dovecot on loopback (implicit TLS with ``tls``), or None if missing."""
     binary = shutil.which("dovecot") or "/usr/sbin/dovecot"
     if not Path(binary).exists():
         yield None
@@ -208,24 +213,47 @@ def dovecot(total: int) -> Iterator[tuple[IMAPClient, Callable[[int], None]] | N
     else:
         user = login_user = pwd.getpwuid(os.getuid()).pw_name
         uid, gid = os.getuid(), os.getgid()
-    (base / "dovecot.conf").write_text(
-        DOVECOT_CONF.format(
-            base=base, uid=uid, gid=gid, port=port, user=user, login_user=login_user
-        )
+    conf = DOVECOT_CONF.format(
+        base=base,
+        uid=uid,
+        gid=gid,
+        port=0 if tls else port,
+        tls_port=port if tls else 0,
+        user=user,
+        login_user=login_user,
     )
+    if tls:
+        import trustme
+
+        issued = trustme.CA().issue_cert("127.0.0.1")
+        issued.cert_chain_pems[0].write_to_path(str(base / "cert.pem"))
+        issued.private_key_pem.write_to_path(str(base / "key.pem"))
+        conf = conf.replace(
+            "ssl = no", f"ssl = required\nssl_cert = <{base}/cert.pem\nssl_key = <{base}/key.pem"
+        )
+    (base / "dovecot.conf").write_text(conf)
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+
+    def connect() -> IMAPClient:
+        if tls:
+            return IMAPClient("127.0.0.1", port=port, ssl=True, ssl_context=context, timeout=120)
+        return IMAPClient("127.0.0.1", port=port, ssl=False, timeout=120)
+
     process = subprocess.Popen([binary, "-F", "-c", str(base / "dovecot.conf")])
     try:
         deadline = time.monotonic() + 20
         client = None
         while client is None:
             try:
-                client = IMAPClient("127.0.0.1", port=port, ssl=False, timeout=120)
+                client = connect()
             except (OSError, IMAPClient.AbortError):
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
         client.login("marie", PASSWORD)
-        filler = IMAPClient("127.0.0.1", port=port, ssl=False, timeout=120)
+        filler = connect()
         filler.login("marie", PASSWORD)
 
         def fill(count: int) -> None:
@@ -247,12 +275,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument(
+        "--peer-tls", action="store_true", help="Dovecot over implicit TLS too, as ours is"
+    )
     args = parser.parse_args()
     with ours(args.messages) as (client, fill):
         mine = measure(client, fill, args.messages, args.runs)
-    with dovecot(args.messages) as peer:
+    with dovecot(args.messages, tls=args.peer_tls) as peer:
         theirs = measure(peer[0], peer[1], args.messages, args.runs) if peer else None
-    print(f"mailbox: {args.messages} messages, medians of {args.runs} runs (ms)")
+    peer_link = "TLS" if args.peer_tls else "clear"
+    print(
+        f"mailbox: {args.messages} messages, medians of {args.runs} runs (ms); "
+        f"groupware over TLS, dovecot in {peer_link}"
+    )
     print(f"{'operation':<22}{'groupware':>12}{'dovecot':>12}{'ratio':>8}")
     for name, value in mine.items():
         if theirs:

@@ -21,7 +21,7 @@ import os
 import secrets
 import time
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -436,7 +436,11 @@ _CHANGED_MESSAGES: Final = (
 )
 _CHANGED_FLAGS: Final = (
     select(
-        mail_messages.c.uid, mail_messages.c.blob_id, mail_messages.c.flags, mail_messages.c.modseq
+        mail_messages.c.uid,
+        mail_messages.c.blob_id,
+        mail_messages.c.flags,
+        mail_messages.c.modseq,
+        mail_messages.c.is_recent,
     )
     .where(
         mail_messages.c.mailbox_id == bindparam("b_mailbox"),
@@ -588,10 +592,26 @@ class BlobFiles:
             os.close(directory)
         return relative
 
-    def read(self, relative: str) -> bytes:
-        """The bytes of one file."""
-        with open(self._prefix + relative, "rb") as handle:
-            return handle.read()
+    def read(self, relative: str, size: int | None = None) -> bytes:
+        """The bytes of one file; ``size`` (as indexed) saves asking the file system.
+
+        One open, one read, one close: a FETCH of many bodies pays little else.
+        """
+        fd = os.open(self._prefix + relative, os.O_RDONLY)
+        try:
+            if size is None:
+                size = os.fstat(fd).st_size
+            # A regular file gives all it holds up to the count asked; one octet more
+            # than expected shows a file larger than its index says: read the rest.
+            data = os.read(fd, size + 1)
+            if len(data) > size:
+                parts = [data]
+                while chunk := os.read(fd, 1 << 20):
+                    parts.append(chunk)
+                data = b"".join(parts)
+            return data
+        finally:
+            os.close(fd)
 
     def read_range(self, relative: str, start: int, end: int) -> bytes:
         """``data[start:end]`` of one file without reading the rest."""
@@ -925,6 +945,8 @@ class MailStore:
         flags: Iterable[str] = (),
         internal_date: datetime | None = None,
         delivery_key: str | None = None,
+        *,
+        recent_taken_in: int | None = None,
     ) -> AppendResult:
         """Store one message in a mailbox (APPEND, delivery).
 
@@ -936,6 +958,9 @@ class MailStore:
             internal_date: defaults to now.
             delivery_key: for delivery: a second call with the same key stores nothing
                 and returns the first result (exactly-once after a crash).
+            recent_taken_in: the mailbox the caller's session has selected read-write:
+                a message stored there is \\Recent for that session only (it is told of
+                it in the same command), so no other session takes the flag.
 
         Raises:
             NotFoundError: no such mailbox.
@@ -962,7 +987,15 @@ class MailStore:
             raise
         try:
             result = self._index_new(
-                person, quota_bytes, mailbox, prepared, path, flags, internal_date, delivery_key
+                person,
+                quota_bytes,
+                mailbox,
+                prepared,
+                path,
+                flags,
+                internal_date,
+                delivery_key,
+                is_recent=mailbox.id != recent_taken_in,
             )
         except BaseException:
             self.files.remove(path)
@@ -1005,6 +1038,8 @@ class MailStore:
         flags: Iterable[str],
         internal_date: datetime | None,
         delivery_key: str | None = None,
+        *,
+        is_recent: bool = True,
     ) -> AppendResult:
         with self.engine.begin() as conn:
             # The mailbox row first, then the usage row: the order copy() and move()
@@ -1033,7 +1068,7 @@ class MailStore:
                     # The index keeps naive UTC (SQLite drops the zone): convert, so the
                     # instant survives and not just the wall-clock reading.
                     "internal_date": (internal_date or datetime.now(UTC)).astimezone(UTC),
-                    "is_recent": True,
+                    "is_recent": is_recent,
                     "delivery_key": delivery_key,
                 },
             )
@@ -1089,13 +1124,20 @@ class MailStore:
         """
         with self.engine.connect() as conn:
             highest = int(conn.execute(_HIGHEST_MODSEQ, {"b_id": mailbox_id}).scalar() or 0)
+            if highest <= since_modseq:
+                return [], [], highest
             bounds = {"b_mailbox": mailbox_id, "b_since": since_modseq, "b_highest": highest}
             rows = conn.execute(_CHANGED_MESSAGES, bounds).all()
             expunged = [int(row.uid) for row in conn.execute(_CHANGED_EXPUNGED, bounds)]
         return [_message_from_row(row) for row in rows], expunged, highest
 
     def changed_flags(
-        self, mailbox_id: int, since_modseq: int, *, take_recent_after: int | None = None
+        self,
+        mailbox_id: int,
+        since_modseq: int,
+        *,
+        take_recent_after: int | None = None,
+        announced: Mapping[int, int] | None = None,
     ) -> Changes:
         """Like :meth:`changes`, for a session's refresh: only UID, MODSEQ and flags.
 
@@ -1107,21 +1149,33 @@ class MailStore:
             since_modseq: what the caller has seen.
             take_recent_after: when a message above this UID came, take \\Recent as
                 :meth:`clear_recent` does.
+            announced: UID -> MODSEQ the caller has told its client already (its own
+                STORE): those rows are left out, and never held in memory all at once.
         """
         recent: list[int] = []
+        announced = announced or {}
+        kept: list[Any] = []
         with self.engine.begin() as conn:
             highest = int(conn.execute(_HIGHEST_MODSEQ, {"b_id": mailbox_id}).scalar() or 0)
+            if highest <= since_modseq:
+                return Changes([], [], highest, [])  # nothing happened: the usual case
             bounds = {"b_mailbox": mailbox_id, "b_since": since_modseq, "b_highest": highest}
-            rows = conn.execute(_CHANGED_FLAGS, bounds).all()
+            has_new_recent = False
+            for chunk in conn.execute(_CHANGED_FLAGS, bounds).partitions(1000):
+                for uid, blob_id, flags, modseq, is_recent in chunk:
+                    if take_recent_after is not None and uid > take_recent_after and is_recent:
+                        has_new_recent = True
+                    if announced.get(uid) != modseq:
+                        kept.append((uid, blob_id, flags, modseq))
             expunged = [int(row.uid) for row in conn.execute(_CHANGED_EXPUNGED, bounds)]
-            if take_recent_after is not None and any(row.uid > take_recent_after for row in rows):
+            if has_new_recent:
                 recent = sorted(
                     int(row.uid)
                     for row in conn.execute(
                         _TAKE_RECENT, {"b_mailbox": mailbox_id, "b_largest": MAX_UID}
                     )
                 )
-        return Changes(_index_rows(rows, ["flags", "modseq"]), expunged, highest, recent)
+        return Changes(_index_rows(kept, ["flags", "modseq"]), expunged, highest, recent)
 
     def counts(self, mailbox_id: int) -> dict[str, int]:
         """MESSAGES, UNSEEN, RECENT, DELETED and SIZE of a mailbox (STATUS), by SQL aggregates."""
@@ -1217,13 +1271,26 @@ class MailStore:
             known = conn.execute(_HIGHEST_MODSEQ, {"b_id": mailbox_id}).scalar()
             if known is None:
                 return None
-            rows = conn.execute(_VIEW, {"b_mailbox": mailbox_id}).all()
-            uids = [row[0] for row in rows]
-            flag_texts = {row[1] for row in rows}
-            recent = {row[0] for row in rows if row[2]}
-            first_unseen = next(
-                (seq for seq, row in enumerate(rows, 1) if "\\Seen" not in row[1].split()), None
-            )
+            uids: list[int] = []
+            flag_texts: set[str] = set()
+            recent: set[int] = set()
+            first_unseen: int | None = None
+            # In chunks: ten thousand rows held at once would outlive a few collections
+            # and end in the oldest generation, making the next full collection long.
+            for chunk in conn.execute(_VIEW, {"b_mailbox": mailbox_id}).partitions(1000):
+                offset = len(uids)
+                uids.extend(row[0] for row in chunk)
+                flag_texts.update(row[1] for row in chunk)
+                recent.update(row[0] for row in chunk if row[2])
+                if first_unseen is None:
+                    first_unseen = next(
+                        (
+                            offset + seq
+                            for seq, row in enumerate(chunk, 1)
+                            if "\\Seen" not in row[1].split()
+                        ),
+                        None,
+                    )
             if take_recent and recent:
                 # Only those read above: a message arriving now is the next refresh's.
                 recent = {

@@ -257,3 +257,28 @@ def test_body_text_through_compat32_is_the_default_policys() -> None:
     for message in _bodies():
         data = to_crlf(message)
         assert mail_text.body_text(data) == mail_text._body_text_default(data), message
+
+
+def test_fetch_in_batches_answers_every_message_once_in_order(live: RunningServer) -> None:
+    person = new_user(live)
+    count = 230  # more than one batch of bodies (100), fewer than one of index data
+    bodies = [simple_message(f"lot {number}", f"corps {number}\r\n") for number in range(count)]
+    with RawImap(live) as raw:
+        raw.login(person)
+        literals = b" ".join(b"{%d+}\r\n" % len(body) + body for body in bodies)
+        _untagged, tagged = raw.command(b"APPEND INBOX " + literals)
+        assert b" OK " in tagged
+        raw.command(b"SELECT INBOX")
+        raw.command(b"STORE 5,150,229 +FLAGS.SILENT (\\Flagged)")
+        untagged, _tagged = raw.command(b"FETCH 1:* (UID BODY.PEEK[])")
+        assert untagged == [
+            b"* %d FETCH (UID %d BODY[] {%d}\r\n" % (seq, seq, len(body)) + body + b")\r\n"
+            for seq, body in enumerate(bodies, 1)
+        ]
+        untagged, _tagged = raw.command(b"FETCH 1:* (FLAGS) (CHANGEDSINCE 1)")
+        changed = [line.split(b" ")[1] for line in untagged if b"\\Flagged" in line]
+        assert changed == [b"5", b"150", b"229"]
+        assert len(untagged) == count  # every message changed since MODSEQ 1 (APPEND)
+        # Each appended message took one MODSEQ (2 to 231), the STORE the next one.
+        untagged, _tagged = raw.command(b"UID FETCH 1:* (BODY.PEEK[]) (CHANGEDSINCE 231)")
+    assert [line.split(b" ")[1] for line in untagged] == [b"5", b"150", b"229"]

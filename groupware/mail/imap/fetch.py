@@ -257,7 +257,7 @@ class FetchPlan:
             elif attribute in _PRE_RENDERED:
                 fields.add(_PRE_RENDERED[attribute])
             elif attribute is not FetchItem.UID:
-                fields.add("blob_path")
+                fields.update(("blob_path", "size"))
                 if _needs_structure(attribute):
                     fields.add("structure")
         return fields
@@ -313,7 +313,7 @@ def render(
     start: int,
     rows: Mapping[int, IndexRow],
     plan: FetchPlan,
-    read_file: Callable[[str], bytes],
+    read_file: Callable[[str, int], bytes],
     recent: Collection[int],
 ) -> tuple[bytes, int, FetchError | None]:
     """The responses for ``targets[start:]``, up to about :data:`BATCH_BYTES`.
@@ -345,7 +345,7 @@ def render(
 def _items(
     row: IndexRow,
     plan: FetchPlan,
-    read_file: Callable[[str], bytes],
+    read_file: Callable[[str, int], bytes],
     recent: Collection[int],
 ) -> Iterable[bytes]:
     names = set(plan.attributes)
@@ -380,7 +380,7 @@ def _items(
             yield attribute.value.encode() + b" " + rendered
         else:
             if data is None:
-                data = read_file(row.blob_path)
+                data = read_file(row.blob_path, row.size)
             if top is None and _needs_structure(attribute):
                 top = mime.part_from_json_text(row.structure or "")
             yield section_item(attribute, data, top)

@@ -20,7 +20,7 @@ import binascii
 import bisect
 import logging
 import re
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -66,6 +66,9 @@ PERMANENT_FLAGS: Final = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\D
 _SYSTEM_ORDER: Final = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
 # Commands during which EXPUNGE responses must not be sent (RFC 3501 §7.4.1).
 _NO_EXPUNGE: Final = (c.Fetch, c.Store, c.Search, c.Sort)
+# Messages per FETCH batch: rows are read per batch (see _fetch_batch).
+_BATCH_FROM_INDEX: Final = 2000
+_BATCH_READING_FILES: Final = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -584,6 +587,13 @@ class ImapSession:
             command.messages,
             None if selected is None else _RefreshFrom.of(selected),
         )
+        if (
+            selected is not None
+            and not selected.is_read_only
+            and outcome.mailbox_id == selected.mailbox.id
+        ):
+            # Stored with \Recent already this session's (see MailStore.append).
+            selected.recent.update(outcome.uids)
         if not outcome.has_mailbox:
             raise _no(f"No such mailbox: {command.mailbox}", "TRYCREATE")
         if outcome.failure == "empty":
@@ -636,6 +646,7 @@ class ImapSession:
             selected.mailbox.id,
             selected.modseq,
             take_recent_after=None if selected.is_read_only else selected.largest_uid,
+            announced=selected.reported,
         )
         update = selected.apply(changes, allow_expunge=allow_expunge)
         await self._send_update(update)
@@ -835,35 +846,40 @@ class ImapSession:
         fields = plan.fields()
         if command.changed_since is not None:
             fields.add("modseq")
-        uids = [u for _s, u in targets]
-        rows = await self._run(_fetch_rows, self.store, selected.mailbox.id, uids, plan, fields)
+        mailbox_id = selected.mailbox.id
+        rows: dict[int, IndexRow] | None = None
         if sets_seen:
+            # \Seen set on all of them first, under one MODSEQ, then reported as FLAGS.
+            uids = [u for _s, u in targets]
+            rows = await self._run(_fetch_rows, self.store, mailbox_id, uids, plan, fields)
             unseen = [u for u in uids if u in rows and "\\Seen" not in rows[u].flags]
             if unseen:
                 changed, _failed = await self._run(
-                    self.store.store_flags, selected.mailbox.id, unseen, "add", ["\\Seen"]
+                    self.store.store_flags, mailbox_id, unseen, "add", ["\\Seen"]
                 )
                 # Reported in this FETCH's FLAGS: not again after it.
                 selected.reported.update({uid: modseq for uid, _flags, modseq in changed})
-                fresh = await self._run(
-                    self.store.rows, selected.mailbox.id, unseen, ("flags", "modseq")
-                )
+                fresh = await self._run(self.store.rows, mailbox_id, unseen, ("flags", "modseq"))
                 for row in fresh:
                     rows[row.uid].flags = row.flags
                     rows[row.uid].modseq = row.modseq
-        if command.changed_since is not None:
-            since = command.changed_since
-            rows = {uid: row for uid, row in rows.items() if row.modseq > since}
+            if command.changed_since is not None:
+                since = command.changed_since
+                rows = {uid: row for uid, row in rows.items() if row.modseq > since}
         position = 0
         while position < len(targets):
-            # A worker builds a batch (files read, literals assembled); one write each.
+            # A worker reads a batch's rows and files and assembles its responses; one
+            # write each. Rows are read per batch: a whole mailbox's are never all held.
             chunk, position, error = await self._run(
-                fetch_data.render,
+                _fetch_batch,
+                self.store,
+                mailbox_id,
                 targets,
                 position,
                 rows,
                 plan,
-                self.store.files.read,
+                fields,
+                command.changed_since,
                 selected.recent,
             )
             if chunk:
@@ -986,6 +1002,7 @@ class _RefreshFrom:
 @dataclass(frozen=True, slots=True)
 class _Appended:
     has_mailbox: bool  # False: no such mailbox, nothing stored
+    mailbox_id: int
     uidvalidity: int
     uids: list[int]
     failure: str | None  # "empty" or "quota": the messages before it are stored
@@ -1003,25 +1020,30 @@ def _append_messages(
     if not messages or not messages[0].data:
         # Nothing to store, but a missing mailbox is still the first thing to say.
         if store.find_mailbox(person.id, mailbox_name) is None:
-            return _Appended(False, 0, [], None)
-        return _Appended(True, 0, [], "empty")
+            return _Appended(False, 0, 0, [], None)
+        return _Appended(True, 0, 0, [], "empty")
     uids: list[int] = []
-    uidvalidity = 0
+    mailbox_id = uidvalidity = 0
     for message in messages:
         if not message.data:
-            return _Appended(True, uidvalidity, uids, "empty")
+            return _Appended(True, mailbox_id, uidvalidity, uids, "empty")
         try:
             result = store.append(
-                person, mailbox_name, message.data, message.flags, message.internal_date
+                person,
+                mailbox_name,
+                message.data,
+                message.flags,
+                message.internal_date,
+                recent_taken_in=refresh.mailbox_id if refresh and refresh.take_recent else None,
             )
         except NotFoundError:
             if uids:
                 raise  # deleted by another session meanwhile: NONEXISTENT
-            return _Appended(False, 0, [], None)
+            return _Appended(False, 0, 0, [], None)
         except QuotaExceededError:
-            return _Appended(True, uidvalidity, uids, "quota")
+            return _Appended(True, mailbox_id, uidvalidity, uids, "quota")
         uids.append(result.uid)
-        uidvalidity = result.uidvalidity
+        mailbox_id, uidvalidity = result.mailbox_id, result.uidvalidity
     changes = None
     if refresh is not None:
         changes = store.changed_flags(
@@ -1029,7 +1051,35 @@ def _append_messages(
             refresh.modseq,
             take_recent_after=refresh.largest_uid if refresh.take_recent else None,
         )
-    return _Appended(True, uidvalidity, uids, None, changes)
+    return _Appended(True, mailbox_id, uidvalidity, uids, None, changes)
+
+
+def _fetch_batch(
+    store: MailStore,
+    mailbox_id: int,
+    targets: Sequence[tuple[int, int]],
+    start: int,
+    rows: dict[int, IndexRow] | None,
+    plan: fetch_data.FetchPlan,
+    fields: set[str],
+    changed_since: int | None,
+    recent: Collection[int],
+) -> tuple[bytes, int, fetch_data.FetchError | None]:
+    """The responses from ``targets[start]`` on (see ``fetch.render``); blocking.
+
+    Without ``rows``, the rows of the next few messages are read here (and those not
+    changed since ``changed_since`` left out): many when only index data is sent, few
+    when files are read, since a batch may stop at its byte limit.
+    """
+    if rows is not None:
+        return fetch_data.render(targets, start, rows, plan, store.files.read, recent)
+    count = _BATCH_READING_FILES if "blob_path" in fields else _BATCH_FROM_INDEX
+    window = targets[start : start + count]
+    rows = _fetch_rows(store, mailbox_id, [uid for _seq, uid in window], plan, fields)
+    if changed_since is not None:
+        rows = {uid: row for uid, row in rows.items() if row.modseq > changed_since}
+    chunk, used, error = fetch_data.render(window, 0, rows, plan, store.files.read, recent)
+    return chunk, start + used, error
 
 
 def _fetch_rows(
