@@ -20,7 +20,7 @@ import binascii
 import bisect
 import logging
 import re
-from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -47,6 +47,7 @@ from groupware.mail.store import (
     IndexRow,
     Mailbox,
     MailboxNameError,
+    MailboxView,
     MailStore,
     QuotaExceededError,
 )
@@ -214,11 +215,29 @@ class ImapSession:
             raise _bad("No mailbox selected")
 
     async def finish(
-        self, tag: str, message: str, code: Any = None, *, expunge: bool = True
+        self,
+        tag: str,
+        message: str,
+        code: Any = None,
+        *,
+        expunge: bool = True,
+        changes: Changes | None = None,
     ) -> None:
-        """Send pending updates, then ``tag OK``."""
+        """Send pending updates, then ``tag OK``.
+
+        Args:
+            tag: the command's tag.
+            message: the text of the OK.
+            code: its response code.
+            expunge: EXPUNGE responses may be sent (RFC 3501 §7.4.1).
+            changes: the refresh, when the command's worker call read it already
+                (one thread hop less): see :class:`_RefreshFrom`.
+        """
         if self.selected is not None:
-            await self.refresh(allow_expunge=expunge)
+            if changes is None:
+                await self.refresh(allow_expunge=expunge)
+            else:
+                await self._send_update(self.selected.apply(changes, allow_expunge=expunge))
         await self._tagged(tag, "OK", message, code)
 
     # --- any state -----------------------------------------------------------------
@@ -351,14 +370,23 @@ class ImapSession:
             # RFC 7162 §3.2.11: mark where the old mailbox's responses end.
             self.selected = None
             await self.send(wire.untagged_status("OK", "Previous mailbox closed", "CLOSED"))
-        mailbox = await self._mailbox(command.mailbox)
+        may_open = command.qresync is None or self.qresync
+        # The mailbox, then (uid, flags, recent) of every message with \Recent taken,
+        # in one worker call; the mod-sequence is read before the messages (MailboxView).
+        found, view = await self._run(
+            _select_view,
+            self.store,
+            self._person().id,
+            command.mailbox,
+            take_recent=not read_only,
+            may_open=may_open,
+        )
+        if found is None:
+            raise _no(f"No such mailbox: {command.mailbox}", "NONEXISTENT")
         if command.condstore:
             self.condstore = True
-        if command.qresync is not None and not self.qresync:
+        if not may_open:
             raise _bad("Enable QRESYNC first")
-        # (uid, flags, recent) of every message, \Recent taken, in one worker call; the
-        # mod-sequence is read before the messages (see MailboxView).
-        view = await self._run(self.store.view, mailbox.id, take_recent=not read_only)
         if view is None:
             raise _no(f"No such mailbox: {command.mailbox}", "NONEXISTENT")
         mailbox = view.mailbox
@@ -641,13 +669,7 @@ class ImapSession:
     async def refresh(self, *, allow_expunge: bool) -> None:
         """Tell the client what changed in the selected mailbox since it last heard."""
         selected = self._selected()
-        changes = await self._run(
-            self.store.changed_flags,
-            selected.mailbox.id,
-            selected.modseq,
-            take_recent_after=None if selected.is_read_only else selected.largest_uid,
-            announced=selected.reported,
-        )
+        changes = await self._run(_RefreshFrom.of(selected).read, self.store)
         update = selected.apply(changes, allow_expunge=allow_expunge)
         await self._send_update(update)
 
@@ -748,7 +770,10 @@ class ImapSession:
 
     # --- search and sort -------------------------------------------------------------
 
-    async def _search(self, key: Any, fields: Iterable[str] = ()) -> list[Candidate]:
+    async def _search(
+        self, key: Any, fields: Iterable[str] = ()
+    ) -> tuple[list[Candidate], Changes]:
+        """The matches, and the refresh that ends the command (one worker call)."""
         selected = self._selected()
         searcher = Searcher(
             self.store,
@@ -758,7 +783,12 @@ class ImapSession:
             saved=selected.saved,
             recent_uids=frozenset(selected.recent),
         )
-        return await self._run(searcher.run, key, fields)
+        then = _RefreshFrom.of(selected)
+
+        def search() -> tuple[list[Candidate], Changes]:
+            return searcher.run(key, fields), then.read(self.store)
+
+        return await self._run(search)
 
     async def _search_answer(
         self, command: c.Search | c.Sort, found: list[Candidate], verb: str
@@ -796,16 +826,16 @@ class ImapSession:
         await self.send(wire.untagged(b"ESEARCH " + b" ".join(parts)))
 
     async def do_search(self, command: c.Search) -> None:
-        found = await self._search(command.key)
+        found, changes = await self._search(command.key)
         await self._search_answer(command, found, "SEARCH")
-        await self.finish(command.tag, "SEARCH completed", expunge=False)
+        await self.finish(command.tag, "SEARCH completed", expunge=False, changes=changes)
 
     async def do_sort(self, command: c.Sort) -> None:
         fields = {name for criterion in command.criteria for name in _SORT_FIELDS[criterion.key]}
-        found = await self._search(command.key, fields)
+        found, changes = await self._search(command.key, fields)
         found = await self._run(_sorted, found, command.criteria)
         await self._search_answer(command, found, "SORT")
-        await self.finish(command.tag, "SORT completed", expunge=False)
+        await self.finish(command.tag, "SORT completed", expunge=False, changes=changes)
 
     # --- fetch ---------------------------------------------------------------------
 
@@ -867,10 +897,11 @@ class ImapSession:
                 since = command.changed_since
                 rows = {uid: row for uid, row in rows.items() if row.modseq > since}
         position = 0
+        changes = None
         while position < len(targets):
             # A worker reads a batch's rows and files and assembles its responses; one
             # write each. Rows are read per batch: a whole mailbox's are never all held.
-            chunk, position, error = await self._run(
+            chunk, position, error, changes = await self._run(
                 _fetch_batch,
                 self.store,
                 mailbox_id,
@@ -881,12 +912,13 @@ class ImapSession:
                 fields,
                 command.changed_since,
                 selected.recent,
+                _RefreshFrom.of(selected),
             )
             if chunk:
                 await self.send(chunk)
             if error is not None:
                 raise CommandError(error.status, error.message, error.code)
-        await self.finish(command.tag, "FETCH completed", expunge=False)
+        await self.finish(command.tag, "FETCH completed", expunge=False, changes=changes)
 
     # --- store, copy, move -----------------------------------------------------------
 
@@ -898,21 +930,17 @@ class ImapSession:
         if command.unchanged_since is not None:
             self.condstore = True
         uids = [u for _s, u in targets]
-        changed, failed = await self._run(
-            self.store.store_flags,
+        changed, failed, rows, changes = await self._run(
+            _store_then,
+            self.store,
             selected.mailbox.id,
             uids,
-            command.mode.value,
-            command.flags,
-            command.unchanged_since,
+            command,
+            not command.silent or self.condstore,
+            _RefreshFrom.of(selected),
         )
-        if not command.silent or self.condstore:
-            infos = {
-                row.uid: row
-                for row in await self._run(
-                    self.store.rows, selected.mailbox.id, uids, ("flags", "modseq")
-                )
-            }
+        if rows is not None:
+            infos = {row.uid: row for row in rows}
             changed_uids = {uid for uid, _f, _m in changed}
             failed_set = set(failed)
             lines = []
@@ -944,7 +972,7 @@ class ImapSession:
         # .SILENT): the next refresh must not repeat them. The view's modseq stays put,
         # or other sessions' changes below our new modseq would be skipped.
         selected.reported.update({uid: modseq for uid, _flags, modseq in changed})
-        await self.finish(command.tag, "STORE completed", code, expunge=False)
+        await self.finish(command.tag, "STORE completed", code, expunge=False, changes=changes)
 
     async def _target(self, name: str) -> Mailbox:
         found = await self._run(self.store.find_mailbox, self._person().id, name)
@@ -991,11 +1019,26 @@ class _RefreshFrom:
     modseq: int
     largest_uid: int
     take_recent: bool
+    announced: dict[int, int]  # the view's ``reported``, read by the worker only
 
     @classmethod
     def of(cls, selected: SelectedMailbox) -> _RefreshFrom:
         return cls(
-            selected.mailbox.id, selected.modseq, selected.largest_uid, not selected.is_read_only
+            selected.mailbox.id,
+            selected.modseq,
+            selected.largest_uid,
+            not selected.is_read_only,
+            selected.reported,
+        )
+
+    def read(self, store: MailStore, also_announced: Mapping[int, int] | None = None) -> Changes:
+        """The changes to fold into the view (blocking); ``also_announced`` the command's."""
+        announced = {**self.announced, **also_announced} if also_announced else self.announced
+        return store.changed_flags(
+            self.mailbox_id,
+            self.modseq,
+            take_recent_after=self.largest_uid if self.take_recent else None,
+            announced=announced,
         )
 
 
@@ -1044,14 +1087,35 @@ def _append_messages(
             return _Appended(True, mailbox_id, uidvalidity, uids, "quota")
         uids.append(result.uid)
         mailbox_id, uidvalidity = result.mailbox_id, result.uidvalidity
-    changes = None
-    if refresh is not None:
-        changes = store.changed_flags(
-            refresh.mailbox_id,
-            refresh.modseq,
-            take_recent_after=refresh.largest_uid if refresh.take_recent else None,
-        )
+    changes = None if refresh is None else refresh.read(store)
     return _Appended(True, mailbox_id, uidvalidity, uids, None, changes)
+
+
+def _select_view(
+    store: MailStore, person_id: int, name: str, *, take_recent: bool, may_open: bool
+) -> tuple[Mailbox | None, MailboxView | None]:
+    """SELECT's reads, blocking: the mailbox by name, then its view if ``may_open``."""
+    found = store.find_mailbox(person_id, name)
+    if found is None or not may_open:
+        return found, None
+    return found, store.view(found.id, take_recent=take_recent)
+
+
+def _store_then(
+    store: MailStore,
+    mailbox_id: int,
+    uids: list[int],
+    command: c.Store,
+    with_rows: bool,
+    then: _RefreshFrom,
+) -> tuple[list[tuple[int, frozenset[str], int]], list[int], list[IndexRow] | None, Changes]:
+    """STORE's work, blocking: the change, the rows to answer with, the refresh after."""
+    changed, failed = store.store_flags(
+        mailbox_id, uids, command.mode.value, command.flags, command.unchanged_since
+    )
+    rows = store.rows(mailbox_id, uids, ("flags", "modseq")) if with_rows else None
+    announced = {uid: modseq for uid, _flags, modseq in changed}
+    return changed, failed, rows, then.read(store, announced)
 
 
 def _fetch_batch(
@@ -1064,22 +1128,29 @@ def _fetch_batch(
     fields: set[str],
     changed_since: int | None,
     recent: Collection[int],
-) -> tuple[bytes, int, fetch_data.FetchError | None]:
+    then: _RefreshFrom,
+) -> tuple[bytes, int, fetch_data.FetchError | None, Changes | None]:
     """The responses from ``targets[start]`` on (see ``fetch.render``); blocking.
 
     Without ``rows``, the rows of the next few messages are read here (and those not
     changed since ``changed_since`` left out): many when only index data is sent, few
-    when files are read, since a batch may stop at its byte limit.
+    when files are read, since a batch may stop at its byte limit. After the last
+    batch, the refresh that ends the command is read too (``then``).
     """
     if rows is not None:
-        return fetch_data.render(targets, start, rows, plan, store.files.read, recent)
-    count = _BATCH_READING_FILES if "blob_path" in fields else _BATCH_FROM_INDEX
-    window = targets[start : start + count]
-    rows = _fetch_rows(store, mailbox_id, [uid for _seq, uid in window], plan, fields)
-    if changed_since is not None:
-        rows = {uid: row for uid, row in rows.items() if row.modseq > changed_since}
-    chunk, used, error = fetch_data.render(window, 0, rows, plan, store.files.read, recent)
-    return chunk, start + used, error
+        chunk, position, error = fetch_data.render(
+            targets, start, rows, plan, store.files.read, recent
+        )
+    else:
+        count = _BATCH_READING_FILES if "blob_path" in fields else _BATCH_FROM_INDEX
+        window = targets[start : start + count]
+        rows = _fetch_rows(store, mailbox_id, [uid for _seq, uid in window], plan, fields)
+        if changed_since is not None:
+            rows = {uid: row for uid, row in rows.items() if row.modseq > changed_since}
+        chunk, used, error = fetch_data.render(window, 0, rows, plan, store.files.read, recent)
+        position = start + used
+    done = error is None and position >= len(targets)
+    return chunk, position, error, then.read(store) if done else None
 
 
 def _fetch_rows(
