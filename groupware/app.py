@@ -37,8 +37,8 @@ SERVICES: Final = ("http", "smtp", "imap")
 
 def build_http_app(core: Core) -> Any:
     """The one WSGI application: portal at ``/``, CalDAV/CardDAV at ``/dav``."""
-    dav = DavService(core.config, core.directory, core.authenticator)
-    return create_wsgi(core, dav, dav.collections_for)
+    dav = DavService(core)
+    return create_wsgi(core, dav, dav.collections)
 
 
 class HttpService:

@@ -346,6 +346,18 @@ class DavConfig:
     max_resource_bytes: int = _doc(
         "Largest single event or contact accepted.", default=10 * 1024 * 1024
     )
+    department_agendas: bool = _doc(
+        "Give every department group an agenda its members see (managed by those granted it).",
+        default=True,
+    )
+    freebusy_default: str = _doc(
+        "Who sees a person's free/busy time unless they choose: nobody, school or everyone.",
+        default="school",
+    )
+
+    def __post_init__(self) -> None:
+        if self.freebusy_default not in ("nobody", "school", "everyone"):
+            raise ValueError(f"unknown scope {self.freebusy_default!r}: nobody, school or everyone")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -8,6 +8,8 @@ every table belongs to one core module that owns its rows:
 - ``persons``, ``addresses``, ``groups``, ``group_members``: ``core.directory``
 - ``login_failures``: ``core.auth`` (throttling)
 - ``audit_log``: ``core.audit``
+- ``directory_revision``, ``directory_changes``: ``core.directory_log``
+- ``dav_shares``, ``dav_share_views``, ``freebusy_policies``: ``core.sharing``
 """
 
 from __future__ import annotations
@@ -121,6 +123,61 @@ audit_log = Table(
     Column("detail", Text, nullable=False, default=""),
 )
 Index("ix_audit_subject_at", audit_log.c.subject, audit_log.c.at)
+
+# One row: the directory's revision, bumped (row-locked until commit) by every
+# transaction that changes what the directory address book shows, so that
+# revisions are in commit order on PostgreSQL too.
+directory_revision = Table(
+    "directory_revision",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("revision", BigInteger, nullable=False),
+)
+
+# Who changed at which revision, and in which school's book (a move writes two).
+directory_changes = Table(
+    "directory_changes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("revision", BigInteger, nullable=False, index=True),
+    Column("person_id", Integer, ForeignKey("persons.id"), nullable=False),
+    Column("school", String(255), nullable=False, default=""),
+)
+Index("ix_directory_changes_school", directory_changes.c.school, directory_changes.c.revision)
+
+# Grants on calendars and address books. Principals are path segments, stable for
+# ever: a login (``alice.martin``) or ``@`` and a group name (``@lycee-joffre.lettres``).
+dav_shares = Table(
+    "dav_shares",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("owner", String(160), nullable=False),
+    Column("collection", String(255), nullable=False),
+    Column("grantee", String(160), nullable=False, index=True),
+    Column("level", String(8), nullable=False),  # read | write | manage
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(255), nullable=False),
+    UniqueConstraint("owner", "collection", "grantee", name="uq_dav_shares_grant"),
+)
+
+# A person's own view of a collection shared with them: hidden or not, and the
+# properties (display name, colour) they set for themselves.
+dav_share_views = Table(
+    "dav_share_views",
+    metadata,
+    Column("login", String(160), primary_key=True),
+    Column("target", String(512), primary_key=True),  # "<owner>/<collection>"
+    Column("is_hidden", Boolean, nullable=False, default=False),
+    Column("props", Text, nullable=False, default="{}"),  # JSON: key -> value or null
+)
+
+# Who may see a person's free/busy time; no row means the configured default.
+freebusy_policies = Table(
+    "freebusy_policies",
+    metadata,
+    Column("login", String(160), primary_key=True),
+    Column("scope", String(16), nullable=False),  # nobody | school | everyone
+)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -19,7 +19,8 @@ from sqlalchemy import Connection, Engine, Row, delete, func, insert, select, up
 from groupware.config import Config
 from groupware.core.audit import Audit, Clock, utc_now
 from groupware.core.db import addresses, group_members, groups, persons
-from groupware.core.names import base_local_part, group_slug, unique_local_part
+from groupware.core.directory_log import record_changes
+from groupware.core.names import ascii_fold, base_local_part, group_slug, unique_local_part
 from groupware.core.passwords import (
     Hasher,
     NumenKey,
@@ -105,6 +106,13 @@ class NewPerson:
     school: str
     discipline: str = ""
     service: str = ""
+
+
+_IN_SLICE: Final = 500
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def person_from_row(row: Row[Any]) -> Person:
@@ -257,6 +265,61 @@ class Directory:
         with self.engine.connect() as conn:
             return [person_from_row(row) for row in conn.execute(query)]
 
+    def persons_by_logins(self, logins: Iterable[str]) -> list[Person]:
+        """The people with these logins (unknown ones left out), in no set order."""
+        return self._persons_where(persons.c.login, sorted(set(logins)))
+
+    def persons_by_ids(self, ids: Iterable[int]) -> list[Person]:
+        """The people with these ids (unknown ones left out), in no set order."""
+        return self._persons_where(persons.c.id, sorted(set(ids)))
+
+    def _persons_where(self, column: Any, values: list[Any]) -> list[Person]:
+        found: list[Person] = []
+        with self.engine.connect() as conn:
+            # In slices: SQLite bounds the number of parameters of one statement.
+            for start in range(0, len(values), _IN_SLICE):
+                query = select(persons).where(column.in_(values[start : start + _IN_SLICE]))
+                found += (person_from_row(row) for row in conn.execute(query))
+        return found
+
+    def search(self, text: str, *, limit: int = 20) -> tuple[list[Person], list[Group]]:
+        """Active people and groups whose names, login or address contain every word."""
+        words = [w for w in text.casefold().split() if w][:5]
+        if not words:
+            return [], []
+        people_query = select(persons).where(persons.c.is_active.is_(True))
+        group_query = select(groups)
+        for word in words:
+            pattern = f"%{_like_escape(word)}%"
+            # Logins are the names folded to ASCII: "helene" finds "Hélène" there.
+            folded = f"%{_like_escape(ascii_fold(word))}%"
+            people_query = people_query.where(
+                func.lower(persons.c.first_name).like(pattern, escape="\\")
+                | func.lower(persons.c.last_name).like(pattern, escape="\\")
+                | persons.c.login.like(folded, escape="\\")
+                | persons.c.email.like(folded, escape="\\")
+            )
+            group_query = group_query.where(
+                func.lower(groups.c.display_name).like(pattern, escape="\\")
+                | groups.c.name.like(pattern, escape="\\")
+            )
+        people_query = people_query.order_by(persons.c.last_name, persons.c.first_name)
+        with self.engine.connect() as conn:
+            people = [person_from_row(r) for r in conn.execute(people_query.limit(limit))]
+            found_groups = [
+                _group_from_row(r)
+                for r in conn.execute(group_query.order_by(groups.c.name).limit(limit))
+            ]
+        return people, found_groups
+
+    def newest_update(self, *, school: str | None = None) -> datetime | None:
+        """When an active person (of ``school``) last changed, or ``None``."""
+        query = select(func.max(persons.c.updated_at)).where(persons.c.is_active.is_(True))
+        if school is not None:
+            query = query.where(persons.c.school == school)
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar()
+
     def count_persons(self) -> int:
         """How many people the directory holds."""
         with self.engine.connect() as conn:
@@ -402,12 +465,16 @@ class Directory:
                 "created_at": now,
             },
         )
+        record_changes(conn, [(person_id, new.school)])
         return person_id
 
-    def _update(self, login: str, **values: object) -> None:
+    def _update(self, login: str, *, card_of: Person | None = None, **values: object) -> None:
+        """Change a person's row; ``card_of`` when their directory card changes with it."""
         values.setdefault("updated_at", self.clock())
         with self.engine.begin() as conn:
             result = conn.execute(update(persons).where(persons.c.login == login).values(**values))
+            if result.rowcount and card_of is not None:
+                record_changes(conn, [(card_of.id, card_of.school)])
         if result.rowcount == 0:
             raise NotFoundError("person", login)
 
@@ -416,6 +483,7 @@ class Directory:
         person = self.get(identifier)
         self._update(
             person.login,
+            card_of=person,
             is_active=is_active,
             credential_version=person.credential_version + 1,
         )

@@ -38,6 +38,7 @@ from groupware.core.directory import (
     group_names_problem,
     import_group_specs,
 )
+from groupware.core.directory_log import record_changes
 from groupware.core.names import base_local_part, unique_local_part
 from groupware.core.passwords import is_valid_numen
 from groupware.errors import GroupwareError
@@ -296,11 +297,12 @@ class HrImport:
                     if progress is not None:
                         progress(done, total)
             if disable_missing:
-                gone = sorted(
-                    known.login
+                leaving = sorted(
+                    (known.login, known.id, str(known.values["school"]))
                     for digest, known in state.people.items()
-                    if known.is_active and digest not in present
+                    if known.is_active and digest not in present and known.id is not None
                 )
+                gone = [login for login, _id, _school in leaving]
                 if gone:
                     # One row per parameter set: an IN list of every login could
                     # pass SQLite's limit on bound parameters.
@@ -314,6 +316,7 @@ class HrImport:
                         ),
                         [{"b_login": login} for login in gone],
                     )
+                    record_changes(conn, [(pid, school) for _l, pid, school in leaving])
                 report.disabled = gone
         directory.audit.record(
             "directory.import",
@@ -344,7 +347,7 @@ class HrImport:
         values = _values(new)
         changed = known.values != values
         if changed:
-            batch.update(known.id, values, now)
+            batch.update(known.id, values, now, str(known.values["school"]))
             known.values = values
         to_add = wanted - known.import_groups - known.manual_groups
         to_remove = known.import_groups - wanted
@@ -462,6 +465,7 @@ class _Batch:
         self._updates: list[dict[str, object]] = []
         self._added: list[dict[str, object]] = []
         self._removed: list[dict[str, object]] = []
+        self._cards: list[tuple[int, str]] = []  # (person, school) for the change log
 
     def create(
         self, new: NewPerson, digest: str, local: str, now: datetime, group_ids: frozenset[int]
@@ -469,8 +473,12 @@ class _Batch:
         self._new_persons.append(self._directory.person_values(new, digest, local, now))
         self._new_groups.append(group_ids)
 
-    def update(self, person_id: int, values: dict[str, object], now: datetime) -> None:
+    def update(
+        self, person_id: int, values: dict[str, object], now: datetime, old_school: str
+    ) -> None:
         self._updates.append({"b_id": person_id, **values, "updated_at": now})
+        # The card changes in the book of the school the person leaves too.
+        self._cards += [(person_id, old_school), (person_id, str(values["school"]))]
 
     def move(self, person_id: int, to_add: AbstractSet[int], to_remove: AbstractSet[int]) -> None:
         self._added += (
@@ -502,6 +510,7 @@ class _Batch:
                     {"group_id": g, "person_id": person_id, "source": "import"}
                     for g in sorted(group_ids)
                 )
+                self._cards.append((person_id, str(values["school"])))
             conn.execute(insert(addresses), new_addresses)
         if self._updates:
             conn.execute(update(persons).where(persons.c.id == bindparam("b_id")), self._updates)
@@ -516,11 +525,13 @@ class _Batch:
             )
         if self._added:
             conn.execute(insert(group_members), self._added)
+        record_changes(conn, self._cards)
         for pending in (
             self._new_persons,
             self._new_groups,
             self._updates,
             self._added,
             self._removed,
+            self._cards,
         ):
             pending.clear()

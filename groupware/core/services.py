@@ -13,17 +13,19 @@ from groupware.core.auth import Authenticator
 from groupware.core.db import make_engine
 from groupware.core.directory import Directory
 from groupware.core.passwords import Hasher, NumenKey
+from groupware.core.sharing import Sharing
 
 
 @dataclass(frozen=True, slots=True)
 class Core:
-    """Config, database, directory, authentication and audit, wired together."""
+    """Config, database, directory, authentication, sharing and audit, wired together."""
 
     config: Config
     engine: Engine
     audit: Audit
     directory: Directory
     authenticator: Authenticator
+    sharing: Sharing
 
     @classmethod
     def open(cls, config: Config) -> Core:
@@ -37,7 +39,8 @@ class Core:
         audit = Audit(engine)
         directory = Directory(engine, config, NumenKey(secret), Hasher(config.auth), audit)
         authenticator = Authenticator(directory, engine, config.auth, audit, secret)
-        return cls(config, engine, audit, directory, authenticator)
+        sharing = Sharing(engine, directory, audit, freebusy_default=config.dav.freebusy_default)
+        return cls(config, engine, audit, directory, authenticator, sharing)
 
     def close(self) -> None:
         """Release database connections."""

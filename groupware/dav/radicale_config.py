@@ -8,12 +8,27 @@ import functools
 from radicale import config as radicale_config
 
 from groupware.config import Config
+from groupware.core.sharing import Sharing
 from groupware.dav import auth as dav_auth
+from groupware.dav import directory_books
 from groupware.dav import rights as dav_rights
+from groupware.dav import storage as dav_storage
+from groupware.dav.scope import ScopeSource
 
 
-def build(config: Config, tickets: dav_auth.TicketBook) -> radicale_config.Configuration:
-    """A Radicale ``Configuration`` with our plugins and the data folder's storage."""
+def build(
+    config: Config,
+    tickets: dav_auth.TicketBook,
+    *,
+    scopes: ScopeSource,
+    sharing: Sharing,
+    books: directory_books.DirectoryBooks,
+) -> tuple[radicale_config.Configuration, dav_storage.Storage]:
+    """A Radicale ``Configuration`` with our plugins, and our storage plugin's instance.
+
+    The storage is made here, before Radicale loads its plugins, so that the rights
+    plugin can read the homes' mounts from the very instance Radicale serves from.
+    """
     configuration = radicale_config.load()
     storage_folder = config.path(config.dav.storage_folder)
     configuration.update(
@@ -23,9 +38,12 @@ def build(config: Config, tickets: dav_auth.TicketBook) -> radicale_config.Confi
                 # Throttling and delays are ours (core.auth), for every protocol alike.
                 "delay": "0",
             },
-            "rights": {"type": dav_rights.Rights},
+            "rights": {
+                # Only the letters D and O of dav.rights (owners) allow these.
+                "permit_delete_collection": "False",
+                "permit_overwrite_collection": "False",
+            },
             "storage": {
-                "type": "multifilesystem",
                 "filesystem_folder": str(storage_folder),
                 "predefined_collections": "",
             },
@@ -41,4 +59,15 @@ def build(config: Config, tickets: dav_auth.TicketBook) -> radicale_config.Confi
         "groupware",
         privileged=True,
     )
-    return configuration
+    storage = dav_storage.Storage(configuration, scopes=scopes, sharing=sharing, books=books)
+    configuration.update(
+        {
+            "storage": {"type": lambda _configuration: storage},
+            "rights": {
+                "type": functools.partial(dav_rights.Rights, scopes=scopes, storage=storage)
+            },
+        },
+        "groupware plugins",
+        privileged=True,
+    )
+    return configuration, storage

@@ -16,29 +16,24 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any, Final
 
 import radicale
 
-from groupware.config import Config
-from groupware.core.auth import MUST_CHANGE_MESSAGE, Authenticator, Outcome
-from groupware.core.directory import Directory, Person
+from groupware.core.auth import MUST_CHANGE_MESSAGE, Outcome
+from groupware.core.directory_log import DirectoryLog
+from groupware.core.services import Core
 from groupware.dav import guard, radicale_config
 from groupware.dav.auth import TICKET_ENVIRON_KEY, USER_ENVIRON_KEY, TicketBook
+from groupware.dav.collections import Collections
+from groupware.dav.directory_books import DirectoryBooks
+from groupware.dav.scope import ScopeSource
 
 log = logging.getLogger(__name__)
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
-CALENDAR_NAME: Final = "calendar"
-ADDRESSBOOK_NAME: Final = "contacts"
-DEFAULT_NAMES: Final = {
-    "fr": {CALENDAR_NAME: "Agenda personnel", ADDRESSBOOK_NAME: "Contacts personnels"},
-    "en": {CALENDAR_NAME: "Personal calendar", ADDRESSBOOK_NAME: "Personal contacts"},
-}
 REALM: Final = "groupware"
 #: What each refused login outcome is told (throttling has its own answer, with Retry-After).
 _LOGIN_REFUSALS: Final = {
@@ -48,29 +43,13 @@ _LOGIN_REFUSALS: Final = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class CollectionInfo:
-    """A calendar or address book as the portal lists it."""
-
-    path: str  # "/<login>/<name>/", relative to the DAV root
-    name: str
-    display_name: str
-    kind: str  # calendar | addressbook
-    color: str
-
-
 class DavService:
-    """Radicale plus our front, and the storage operations the portal needs."""
+    """Radicale plus our front; the storage operations live in ``dav.collections``."""
 
-    def __init__(
-        self,
-        config: Config,
-        directory: Directory,
-        authenticator: Authenticator,
-        tickets: TicketBook | None = None,
-    ) -> None:
-        self._directory = directory
-        self._authenticator = authenticator
+    def __init__(self, core: Core, tickets: TicketBook | None = None) -> None:
+        config = core.config
+        self._authenticator = core.authenticator
+        self._sharing = core.sharing
         self._tickets = tickets if tickets is not None else TicketBook()
         self._max_resource_bytes = config.dav.max_resource_bytes
         self._retry_after_seconds = config.auth.lockout_seconds
@@ -78,13 +57,24 @@ class DavService:
         (config.path(config.dav.storage_folder) / "collection-root").mkdir(
             parents=True, exist_ok=True
         )
-        self._radicale = radicale.Application(radicale_config.build(config, self._tickets))
-        # Radicale's storage object, shared so that its locks cover our writes too.
-        self._storage = self._radicale._storage  # noqa: SLF001 - pinned Radicale minor
-        self._ensured: set[str] = set()
-        self._ensured_lock = threading.Lock()
-
-    # --- WSGI ----------------------------------------------------------------------
+        books = DirectoryBooks(
+            core.directory,
+            DirectoryLog(core.engine),
+            institution=config.server.institution_name,
+            language=config.accounts.default_language,
+        )
+        self.scopes = ScopeSource(core.sharing, core.directory, books)
+        radicale_configuration, storage = radicale_config.build(
+            config, self._tickets, scopes=self.scopes, sharing=core.sharing, books=books
+        )
+        self._radicale = radicale.Application(radicale_configuration)
+        self.collections = Collections(
+            storage,
+            core.directory,
+            core.sharing,
+            language=config.accounts.default_language,
+            department_agendas=config.dav.department_agendas,
+        )
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
@@ -121,81 +111,39 @@ class DavService:
                 result.outcome, _LOGIN_REFUSALS[Outcome.BAD_CREDENTIALS]
             )
             return _refuse(start_response, status, message)
+        person = result.person
         refusal = guard.screen(environ, self._max_resource_bytes)
         if refusal is not None:
             log.warning(
                 "dav.request.refused user=%s method=%s status=%s",
-                result.person.login,
+                person.login,
                 environ.get("REQUEST_METHOD", ""),
                 refusal.status,
             )
             return _refuse(
                 start_response, refusal.status, refusal.body, content_type=refusal.content_type
             )
-        self.ensure_defaults(result.person)
-        ticket = self._tickets.issue(result.person.login)
-        environ[USER_ENVIRON_KEY] = result.person.login
+        self.collections.ensure_defaults(person)
+        ticket = self._tickets.issue(person.login)
+        environ[USER_ENVIRON_KEY] = person.login
         environ[TICKET_ENVIRON_KEY] = ticket
+        statuses: list[str] = []
+
+        def noting_status(status: str, headers: Any, *rest: Any) -> Any:
+            statuses.append(status)
+            return start_response(status, headers, *rest)
+
         try:
-            # Radicale answers in full before returning (a list of bytes).
-            return self._radicale(environ, start_response)
+            with self.scopes.request():
+                # Radicale answers in full before returning (a list of bytes).
+                answer = self._radicale(environ, noting_status)
         finally:
             # Radicale answers some requests (unknown method, .well-known, bad path)
             # without asking our auth plugin, which would leave the ticket behind.
             self._tickets.discard(ticket)
-
-    # --- storage operations ----------------------------------------------------------
-
-    def ensure_defaults(self, person: Person) -> None:
-        """Create the principal, a calendar and an address book on first use."""
-        if person.login in self._ensured:
-            return
-        principal = f"/{person.login}/"
-        names = DEFAULT_NAMES.get(person.language, DEFAULT_NAMES["en"])
-        with self._storage.acquire_lock("w", person.login):
-            if next(iter(self._storage.discover(principal, depth="0")), None) is None:
-                self._storage.create_collection(principal)
-                self._storage.create_collection(
-                    principal + CALENDAR_NAME + "/",
-                    props={
-                        "tag": "VCALENDAR",
-                        "D:displayname": names[CALENDAR_NAME],
-                        "C:supported-calendar-component-set": "VEVENT,VTODO,VJOURNAL",
-                        "ICAL:calendar-color": "#2a6ebb",
-                    },
-                )
-                self._storage.create_collection(
-                    principal + ADDRESSBOOK_NAME + "/",
-                    props={"tag": "VADDRESSBOOK", "D:displayname": names[ADDRESSBOOK_NAME]},
-                )
-                log.info("dav.defaults.created user=%s", person.login)
-        with self._ensured_lock:
-            self._ensured.add(person.login)
-
-    def collections_for(self, person: Person) -> list[CollectionInfo]:
-        """The person's calendars and address books, calendars first."""
-        self.ensure_defaults(person)
-        principal = f"/{person.login}/"
-        found: list[CollectionInfo] = []
-        with self._storage.acquire_lock("r", person.login):
-            for item in self._storage.discover(principal, depth="1"):
-                path = "/" + getattr(item, "path", "").strip("/") + "/"
-                if path == principal or not hasattr(item, "get_meta"):
-                    continue
-                tag = item.get_meta("tag")
-                if tag not in ("VCALENDAR", "VADDRESSBOOK"):
-                    continue
-                name = path.rstrip("/").rsplit("/", 1)[-1]
-                found.append(
-                    CollectionInfo(
-                        path=path,
-                        name=name,
-                        display_name=item.get_meta("D:displayname") or name,
-                        kind="calendar" if tag == "VCALENDAR" else "addressbook",
-                        color=item.get_meta("ICAL:calendar-color") or "",
-                    )
-                )
-        return sorted(found, key=lambda c: (c.kind != "calendar", c.display_name.lower()))
+        if environ.get("REQUEST_METHOD") == "DELETE" and statuses[:1] == ["200 OK"]:
+            self.collections.deleted(person, environ.get("PATH_INFO", ""))
+        return answer
 
 
 def _basic_credentials(header: str) -> tuple[str, str] | None:

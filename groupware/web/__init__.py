@@ -18,7 +18,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response
 
 from groupware.core.services import Core
-from groupware.web.context import PortalServices, PortalUser, collections_provider
+from groupware.web.context import DavCollections, PortalServices, PortalUser
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +61,8 @@ def select_locale() -> str:
     return request.accept_languages.best_match(LANGUAGES) or "fr"
 
 
-def create_app(core: Core, collections: collections_provider) -> Flask:
-    """Build the portal for ``core``; ``collections`` lists a person's DAV collections."""
+def create_app(core: Core, dav: DavCollections) -> Flask:
+    """Build the portal for ``core``; ``dav`` reads and makes DAV collections."""
     app = Flask(__name__)
     config = core.config
     app.config.update(
@@ -79,7 +79,7 @@ def create_app(core: Core, collections: collections_provider) -> Flask:
         BABEL_TRANSLATION_DIRECTORIES="translations",
     )
     app.session_interface = _SessionInterface()
-    app.extensions["groupware"] = PortalServices(core=core, collections=collections)
+    app.extensions["groupware"] = PortalServices(core=core, dav=dav)
 
     CSRFProtect(app)
     Babel(app, locale_selector=select_locale)
@@ -94,14 +94,20 @@ def create_app(core: Core, collections: collections_provider) -> Flask:
     def load_user(user_id: str) -> PortalUser | None:
         return PortalUser.load(core, user_id)
 
-    from groupware.web import auth, home
+    from groupware.web import auth, home, sharing
+    from groupware.web.sharing import level_labels
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(home.bp)
+    app.register_blueprint(sharing.bp)
 
     @app.context_processor
     def _globals() -> dict[str, Any]:
-        return {"institution": config.server.institution_name, "get_locale": get_locale}
+        return {
+            "institution": config.server.institution_name,
+            "get_locale": get_locale,
+            "level_labels": level_labels(),
+        }
 
     @app.before_request
     def _request_id() -> None:
@@ -147,9 +153,9 @@ def create_app(core: Core, collections: collections_provider) -> Flask:
     return app
 
 
-def create_wsgi(core: Core, dav_app: Any, collections: collections_provider) -> Any:
+def create_wsgi(core: Core, dav_app: Any, dav: DavCollections) -> Any:
     """The single HTTP application: the portal at ``/``, DAV at ``/dav``."""
-    portal = create_app(core, collections)
+    portal = create_app(core, dav)
     application: Any = DispatcherMiddleware(portal.wsgi_app, {"/dav": dav_app})
     if core.config.http.trusted_proxy_count:
         count = core.config.http.trusted_proxy_count

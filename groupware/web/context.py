@@ -3,18 +3,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from flask import current_app
 from flask_login import UserMixin
 
 from groupware.core.directory import Person
 from groupware.core.services import Core
+from groupware.core.sharing import CollectionRef
 
-# A callable listing a person's DAV collections (supplied by the composition root).
-collections_provider = Callable[[Person], list[Any]]
+
+class DavCollections(Protocol):
+    """What the portal asks of the DAV storage (``dav.collections.Collections``).
+
+    Collections come back as objects with ``path``, ``name``, ``display_name``,
+    ``kind``, ``color``, ``owner``, ``level`` (a ``core.sharing.Level``),
+    ``collection`` (a ``CollectionRef`` or ``None``) and ``is_own``.
+    """
+
+    def collections_for(self, person: Person) -> list[Any]: ...
+
+    def owned_by(self, principal: str) -> list[Any]: ...
+
+    def find(self, collection: CollectionRef) -> Any | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +34,7 @@ class PortalServices:
     """What ``create_app`` received, read through :func:`services`."""
 
     core: Core
-    collections: collections_provider
+    dav: DavCollections
 
 
 def services() -> PortalServices:

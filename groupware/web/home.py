@@ -20,6 +20,8 @@ class CollectionLink:
 
     display_name: str
     url: str  # the full URL to paste into a CalDAV/CardDAV client
+    kind: str  # calendar | addressbook
+    level: str  # owner, manage, write, read
 
 
 def base_url() -> str:
@@ -33,13 +35,17 @@ def base_url() -> str:
 def index() -> str:
     """Calendars and address books, with the exact URLs to paste into a client."""
     person = current_user.person
-    collections = services().collections(person)
+    collections = services().dav.collections_for(person)
     base = base_url()
-    links: dict[str, list[CollectionLink]] = {"calendar": [], "addressbook": []}
+    links: dict[str, list[CollectionLink]] = {"calendar": [], "addressbook": [], "shared": []}
     for collection in collections:
-        if collection.kind in links:
-            url = f"{base}/dav{collection.path}"
-            links[collection.kind].append(CollectionLink(collection.display_name, url))
+        link = CollectionLink(
+            collection.display_name,
+            f"{base}/dav{collection.path}",
+            collection.kind,
+            collection.level.label,
+        )
+        links[collection.kind if collection.is_own else "shared"].append(link)
     return render_template(
         "home/index.html",
         person=person,
@@ -47,6 +53,7 @@ def index() -> str:
         principal_url=f"{base}/dav/{person.login}/",
         calendars=links["calendar"],
         addressbooks=links["addressbook"],
+        shared=links["shared"],
     )
 
 

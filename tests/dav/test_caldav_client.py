@@ -33,9 +33,15 @@ def client(dav_server: RunningServer, alice: Account) -> Iterator[caldav.DAVClie
 
 @pytest.fixture
 def calendar(client: caldav.DAVClient) -> caldav.Calendar:
+    # Her own calendar, then what is mounted in her home (her department's agenda).
     calendars = client.principal().calendars()
-    assert len(calendars) == 1
-    return calendars[0]
+    own = [c for c in calendars if str(c.url).endswith(f"/{alice_login(client)}/calendar/")]
+    assert len(own) == 1, calendars
+    return own[0]
+
+
+def alice_login(client: caldav.DAVClient) -> str:
+    return str(client.username)
 
 
 @pytest.fixture

@@ -65,7 +65,7 @@ def test_principal_points_calendar_and_addressbook_homes_at_itself(
     assert href_text(props[f"{{{DAV}}}principal-URL"]) == home
 
 
-def test_home_lists_exactly_the_default_calendar_and_address_book(
+def test_home_lists_the_defaults_then_the_department_agenda_and_directory_books(
     dav: DavHttp, account: Account
 ) -> None:
     home = f"/dav/{account.login}/"
@@ -74,7 +74,17 @@ def test_home_lists_exactly_the_default_calendar_and_address_book(
         home, ["d:resourcetype", "d:displayname", "c:supported-calendar-component-set"], depth="1"
     ).multistatus()
 
-    assert set(listing) == {home, f"{home}calendar/", f"{home}contacts/"}
+    assert set(listing) == {
+        home,
+        f"{home}calendar/",
+        f"{home}contacts/",
+        f"{home}@lycee-joffre.lettres~agenda/",
+        f"{home}~directory/",
+        f"{home}~directory~lycee-joffre/",
+    }
+    agenda = listing[f"{home}@lycee-joffre.lettres~agenda/"]
+    assert agenda[f"{{{DAV}}}displayname"].text == "Agenda — Lettres — Lycée Joffre"
+    assert listing[f"{home}~directory/"][f"{{{DAV}}}displayname"].text == "Annuaire — Académie"
     calendar, contacts = listing[f"{home}calendar/"], listing[f"{home}contacts/"]
     assert calendar[f"{{{DAV}}}resourcetype"].find(f"{{{CALDAV}}}calendar") is not None
     assert calendar[f"{{{DAV}}}displayname"].text == "Agenda personnel"
@@ -100,7 +110,9 @@ def test_english_account_gets_english_collection_names_on_first_use(
     )
 
     names = {
-        href: props[f"{{{DAV}}}displayname"].text for href, props in listing.items() if href != home
+        href: props[f"{{{DAV}}}displayname"].text
+        for href, props in listing.items()
+        if href != home and "~" not in href
     }
     assert names == {
         f"{home}calendar/": "Personal calendar",

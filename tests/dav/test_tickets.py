@@ -38,7 +38,7 @@ def front(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Front]:
     config = make_config(tmp_path_factory.mktemp("dav-tickets"), dav={"max_resource_bytes": 2048})
     core = Core.open(config)
     tickets = TicketBook()
-    service = DavService(config, core.directory, core.authenticator, tickets=tickets)
+    service = DavService(core, tickets=tickets)
     app = DispatcherMiddleware(Response("portal", status=404), {"/dav": service})
     server = wsgi.Server(("127.0.0.1", 0), app, numthreads=2, server_name="tickets-test")
     server.prepare()

@@ -107,7 +107,7 @@ def test_calendar_two_way_sync_carries_creations_edits_and_deletions(
     with caldav.DAVClient(
         url=dav_server.dav_url, username=account.login, password=account.password, timeout=5
     ) as client:
-        calendar = client.principal().calendars()[0]
+        calendar = client.calendar(url=f"{dav_server.dav_url}{account.login}/calendar/")
         local_uid, server_uid = f"local-{uuid.uuid4()}", f"server-{uuid.uuid4()}"
         replace_file(folder / f"{local_uid}.ics", event_ics(local_uid, "Made locally"))
         calendar.add_event(
