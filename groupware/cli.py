@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The ``groupware`` command: init, serve, users, groups.
+"""The ``groupware`` command: init, serve, users, groups (shares, collections: ``cli_dav``).
 
 User mistakes (unknown login, bad file, bad option) print one readable line on
 standard error and exit non-zero; no traceback reaches the terminal.
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import getpass
-import os
 import re
 import sys
 from collections.abc import Callable, Iterator
@@ -20,14 +19,16 @@ from pathlib import Path
 from typing import Any, Final, TypeVar
 
 import click
-from rich.cells import cell_len
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
 from groupware import __version__
-from groupware.config import Config, load_config
+from groupware.cli_dav import collections, shares
+from groupware.cli_support import Context, err, out, pass_context
+from groupware.cli_support import actor as _actor
+from groupware.cli_support import print_columns as _print_columns
+from groupware.config import load_config
 from groupware.core.directory import NewPerson, Person
 from groupware.core.hr_import import HrImport, ImportReport, parse_date
 from groupware.core.passwords import POLICY_MESSAGES
@@ -36,24 +37,10 @@ from groupware.datadir import init_data_dir
 from groupware.errors import GroupwareError, PasswordPolicyError
 from groupware.logs import setup_logging
 
-# No emoji codes: ":...:" in a name is text. Values from the directory go into
-# tables as Text, never as markup (a school named "[annexe]" is not a style).
-out = Console(
-    highlight=False, emoji=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160
-)
-err = Console(stderr=True, highlight=False, emoji=False, soft_wrap=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 _SIZE: Final = re.compile(r"(?i)^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$")
 _UNITS: Final = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
-
-
-def _actor() -> str:
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = str(os.getuid())
-    return f"cli:{user}"
 
 
 def parse_size(text: str) -> int:
@@ -70,27 +57,6 @@ def _human_size(count: int) -> str:
             return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
         count /= 1024  # type: ignore[assignment]
     return str(count)
-
-
-class Context:
-    """The data folder chosen with ``--data`` or ``GROUPWARE_DATA``."""
-
-    def __init__(self, data: Path | None) -> None:
-        self.data = data
-        self._core: Core | None = None
-
-    def config(self) -> Config:
-        if self.data is None:
-            raise GroupwareError("no data folder: pass --data DIR or set GROUPWARE_DATA")
-        return load_config(self.data)
-
-    def core(self) -> Core:
-        if self._core is None:
-            self._core = Core.open(self.config())
-        return self._core
-
-
-pass_context = click.make_pass_decorator(Context)
 
 
 @contextmanager
@@ -335,21 +301,6 @@ def users_list(context: Context, school: str | None, active_only: bool) -> None:
     )
 
 
-def _print_columns(headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
-    """Aligned plain columns, one line per row, never cut (scripts read them)."""
-    widths = [
-        max(cell_len(value) for value in column) for column in zip(headers, *rows, strict=True)
-    ]
-    lines = [
-        "  ".join(
-            value + " " * (width - cell_len(value))
-            for value, width in zip(row, widths, strict=True)
-        ).rstrip()
-        for row in (headers, *rows)
-    ]
-    click.echo("\n".join(lines))
-
-
 def _status(person: Person) -> str:
     if not person.is_active:
         return "disabled"
@@ -497,6 +448,10 @@ def groups_remove_member(context: Context, name: str, login: str) -> None:
     directory = context.core().directory
     directory.remove_member(name, login, actor=_actor())
     out.print(f"Removed {directory.get(login).login} from {name.strip().lower()}.", markup=False)
+
+
+main.add_command(shares)
+main.add_command(collections)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -22,13 +22,15 @@ from typing import Any, Final
 import radicale
 
 from groupware.core.auth import MUST_CHANGE_MESSAGE, Outcome
+from groupware.core.directory import Person
 from groupware.core.directory_log import DirectoryLog
 from groupware.core.services import Core
+from groupware.core.sharing import CollectionRef, Level
 from groupware.dav import guard, radicale_config
 from groupware.dav.auth import TICKET_ENVIRON_KEY, USER_ENVIRON_KEY, TicketBook
 from groupware.dav.collections import Collections
 from groupware.dav.directory_books import DirectoryBooks
-from groupware.dav.scope import ScopeSource
+from groupware.dav.scope import ScopeSource, is_mount_segment
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +126,12 @@ class DavService:
                 start_response, refusal.status, refusal.body, content_type=refusal.content_type
             )
         self.collections.ensure_defaults(person)
+        if not self._may_patch(person, environ):
+            return _refuse(
+                start_response,
+                "403 Forbidden",
+                "Only the owner and those who manage a collection may change its properties.",
+            )
         ticket = self._tickets.issue(person.login)
         environ[USER_ENVIRON_KEY] = person.login
         environ[TICKET_ENVIRON_KEY] = ticket
@@ -144,6 +152,19 @@ class DavService:
         if environ.get("REQUEST_METHOD") == "DELETE" and statuses[:1] == ["200 OK"]:
             self.collections.deleted(person, environ.get("PATH_INFO", ""))
         return answer
+
+    def _may_patch(self, person: Person, environ: dict[str, Any]) -> bool:
+        """PROPPATCH on someone else's collection needs ``manage``, not just ``write``.
+
+        (On a mount in one's own home it changes one's own view: see ``dav.storage``.)
+        """
+        if environ.get("REQUEST_METHOD") != "PROPPATCH":
+            return True
+        parts = [part for part in environ.get("PATH_INFO", "").split("/") if part]
+        if len(parts) != 2 or parts[0] == person.login or is_mount_segment(parts[1]):
+            return True
+        level = self._sharing.view(person).level(CollectionRef(parts[0], parts[1]))
+        return level is not None and level >= Level.MANAGE
 
 
 def _basic_credentials(header: str) -> tuple[str, str] | None:
