@@ -30,6 +30,7 @@ from groupware.dav import guard, radicale_config
 from groupware.dav.auth import TICKET_ENVIRON_KEY, USER_ENVIRON_KEY, TicketBook
 from groupware.dav.collections import Collections
 from groupware.dav.directory_books import DirectoryBooks
+from groupware.dav.freebusy import FreeBusy, is_freebusy_path
 from groupware.dav.scope import ScopeSource, is_mount_segment
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ class DavService:
             config, self._tickets, scopes=self.scopes, sharing=core.sharing, books=books
         )
         self._radicale = radicale.Application(radicale_configuration)
+        self.freebusy = FreeBusy(storage, core.directory, core.sharing)
         self.collections = Collections(
             storage,
             core.directory,
@@ -126,6 +128,8 @@ class DavService:
                 start_response, refusal.status, refusal.body, content_type=refusal.content_type
             )
         self.collections.ensure_defaults(person)
+        if is_freebusy_path(environ.get("PATH_INFO", "")):
+            return self._freebusy_answer(person, environ, start_response)
         if not self._may_patch(person, environ):
             return _refuse(
                 start_response,
@@ -152,6 +156,22 @@ class DavService:
         if environ.get("REQUEST_METHOD") == "DELETE" and statuses[:1] == ["200 OK"]:
             self.collections.deleted(person, environ.get("PATH_INFO", ""))
         return answer
+
+    def _freebusy_answer(
+        self, person: Person, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> list[bytes]:
+        if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
+            return _refuse(start_response, "405 Method Not Allowed", "Use GET.")
+        answer = self.freebusy.answer(
+            person, environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", "")
+        )
+        headers = [
+            ("Content-Type", answer.content_type),
+            ("Content-Length", str(len(answer.body))),
+            ("Cache-Control", "private, max-age=60"),
+        ]
+        start_response(answer.status, headers)
+        return [b""] if environ.get("REQUEST_METHOD") == "HEAD" else [answer.body]
 
     def _may_patch(self, person: Person, environ: dict[str, Any]) -> bool:
         """PROPPATCH on someone else's collection needs ``manage``, not just ``write``.

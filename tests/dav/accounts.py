@@ -26,7 +26,11 @@ class Account:
 
 
 def import_accounts(
-    core: Core, *people: tuple[str, str], password_prefix: str | None = "dav-pw-"
+    core: Core,
+    *people: tuple[str, str],
+    password_prefix: str | None = "dav-pw-",
+    school: str = "Lycée Joffre",
+    discipline: str = "Lettres",
 ) -> list[Account]:
     """Import ``(first name, last name)`` people from a small HR file.
 
@@ -37,7 +41,7 @@ def import_accounts(
     numens = [next_numen() for _ in people]
     lines = [CSV_HEADER]
     lines += [
-        f"{numen};{last};{first};17/05/1980;Enseignant;Lycée Joffre;Lettres"
+        f"{numen};{last};{first};17/05/1980;Enseignant;{school};{discipline}"
         for numen, (first, last) in zip(numens, people, strict=True)
     ]
     report = HrImport(core.directory).run(("\n".join(lines) + "\n").encode(), actor="test")
