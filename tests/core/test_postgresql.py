@@ -1,4 +1,4 @@
-"""The directory, the HR import, authentication and the audit trail on a real PostgreSQL.
+"""The directory, HR import, auth, sharing and the audit trail on a real PostgreSQL.
 
 The first tests are the SQLite suite's own (``tests/core/test_hr_import.py``,
 ``tests/test_auth.py``), collected here a second time: this module's ``config`` fixture
@@ -23,10 +23,12 @@ from groupware.core.audit import Audit
 from groupware.core.auth import Authenticator, Outcome
 from groupware.core.db import login_failures
 from groupware.core.directory import Directory, NewPerson
+from groupware.core.directory_log import DirectoryLog, record_changes
 from groupware.core.services import Core
 from groupware.errors import ConflictError, GroupwareError, NotFoundError
 from tests import test_auth as auth_suite
 from tests.core import test_hr_import as hr_suite
+from tests.core import test_sharing as sharing_suite
 from tests.core.test_hr_import import MARIE, PAUL, SOPHIE, csv_bytes, run_import
 from tests.support.servers import add_user, make_config
 
@@ -84,6 +86,20 @@ test_old_failures_are_forgotten = auth_suite.test_old_failures_outside_the_windo
 test_success_clears_failures = auth_suite.test_success_clears_the_failure_count
 test_reset_password = auth_suite.test_reset_issues_a_temporary_password_that_must_be_changed
 test_password_policy = auth_suite.test_set_password_enforces_the_policy_and_keeps_the_old_one
+
+# Sharing: the ACL rules and the directory change log.
+staffed = sharing_suite.staffed
+test_sharing_owner_and_school = (
+    sharing_suite.test_owner_has_everything_and_others_nothing_but_school_free_busy
+)
+test_sharing_highest_grant = sharing_suite.test_the_highest_of_a_personal_and_a_group_grant_wins
+test_sharing_group_members = (
+    sharing_suite.test_group_members_read_the_group_collections_and_grants_raise_it
+)
+test_sharing_audited = sharing_suite.test_a_grant_is_updated_in_place_and_audited
+test_sharing_refusals = sharing_suite.test_bad_grants_are_refused_with_a_reason
+test_sharing_forget = sharing_suite.test_a_deleted_collection_takes_its_grants_and_views_along
+test_directory_log = sharing_suite.test_the_change_log_records_who_changed_in_which_school
 
 
 # --- what only PostgreSQL shows ----------------------------------------------------
@@ -255,3 +271,25 @@ def test_concurrent_failures_of_one_pair_are_each_counted(core: Core) -> None:
         "marie.dupont", "lune-vélo-ardoise-42", protocol="imap", client="c"
     )
     assert refused.outcome is Outcome.THROTTLED
+
+
+def test_concurrent_directory_changes_get_revisions_in_commit_order(core: Core) -> None:
+    run_import(core, csv_bytes(MARIE, PAUL, SOPHIE))
+    log = DirectoryLog(core.engine)
+    start = log.revision()
+    person_id = core.directory.get("marie.dupont").id
+    barrier = threading.Barrier(8)
+
+    def write() -> None:
+        barrier.wait()
+        with core.engine.begin() as conn:
+            record_changes(conn, [(person_id, "Lycée Joffre")])
+
+    threads = [threading.Thread(target=write) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert log.revision() == start + 8
+    assert log.changed_since(start).revision == start + 8
