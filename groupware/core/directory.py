@@ -652,6 +652,12 @@ class Directory:
         with self.engine.connect() as conn:
             return [(_group_from_row(row), int(row.members)) for row in conn.execute(query)]
 
+    def groups_of_kind(self, kind: str) -> list[Group]:
+        """The groups of one kind (``school`` ...), by name; no member counts."""
+        query = select(groups).where(groups.c.kind == kind).order_by(groups.c.name)
+        with self.engine.connect() as conn:
+            return [_group_from_row(row) for row in conn.execute(query)]
+
     def members(self, name: str) -> list[Person]:
         """The people in a group."""
         group = self.get_group(name)

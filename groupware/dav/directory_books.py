@@ -15,9 +15,11 @@ ORG (school; department), TITLE (role) and CATEGORIES (discipline).
 from __future__ import annotations
 
 import hashlib
+import threading
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Final
@@ -40,8 +42,46 @@ _NAMES: Final = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class Card:
+    """A person's directory card, rendered once per change of theirs."""
+
+    login: str
+    school: str
+    text: str
+    etag: str
+    uid: str
+    last_modified: str
+    haystack: str  # the searchable fields, casefolded
+    order: tuple[str, str, str]  # last name, first name, login
+
+
+class _Snapshot:
+    """Every active person's card at one revision of the directory."""
+
+    def __init__(self, revision: int, cards: dict[str, Card]) -> None:
+        self.revision = revision
+        self.cards = cards
+        self._ordered: dict[str | None, list[Card]] = {}
+
+    def ordered(self, school: str | None) -> list[Card]:
+        """The cards of a book (all, or one school's), by name."""
+        found = self._ordered.get(school)
+        if found is None:
+            cards = self.cards.values()
+            chosen = cards if school is None else [c for c in cards if c.school == school]
+            found = self._ordered[school] = sorted(chosen, key=lambda card: card.order)
+        return found
+
+
 class DirectoryBooks:
-    """Finds the books and builds their collections."""
+    """Finds the books and builds their collections, from a card cache kept in step.
+
+    The cache holds every active person's rendered card. Each request reads the
+    directory's revision (one row); when it moved, only the people changed since
+    are read again (``core.directory_log``), so a listing of 50,000 cards costs the
+    answer's size, not 50,000 rows read and rendered.
+    """
 
     def __init__(
         self, directory: Directory, log: DirectoryLog, *, institution: str, language: str
@@ -50,13 +90,36 @@ class DirectoryBooks:
         self.log = log
         self.institution = institution
         self.names = _NAMES.get(language, _NAMES["en"])
+        self._snapshot: _Snapshot | None = None
+        self._lock = threading.Lock()
+
+    def snapshot(self) -> _Snapshot:
+        """The cards as of now (refreshed from the change log if the directory moved)."""
+        with self._lock:
+            current = self._snapshot
+            revision = self.log.revision()
+            if current is not None and current.revision == revision:
+                return current
+            if current is None:
+                people = self.directory.list_persons(active_only=True)
+                cards = {p.login: _card(p) for p in people}
+            else:
+                changes = self.log.changed_since(current.revision)
+                revision = changes.revision
+                cards = dict(current.cards)
+                for person in self.directory.persons_by_ids(changes.person_ids):
+                    cards.pop(person.login, None)
+                    if person.is_active:
+                        cards[person.login] = _card(person)
+            self._snapshot = _Snapshot(revision, cards)
+            return self._snapshot
 
     def schools(self) -> dict[str, str]:
         """``{book name: school}``: each school's group name and the school's own name."""
         return {
             group.name: group.school
-            for group, _count in self.directory.list_groups()
-            if group.kind == "school" and group.school
+            for group in self.directory.groups_of_kind("school")
+            if group.school
         }
 
     def book_of_school(self, school: str) -> str | None:
@@ -174,7 +237,9 @@ class DirectoryBook(storage.BaseCollection):
         """The token for now and the cards changed since ``old_token`` (all without one)."""
         if not old_token:
             revision = self._books.log.revision(self.school)
-            return _SYNC_PREFIX + str(revision), [self._href(p) for p in self._people()]
+            return _SYNC_PREFIX + str(revision), (
+                card.login + _CARD_SUFFIX for card in self._cards()
+            )
         if not old_token.startswith(_SYNC_PREFIX):
             raise ValueError(f"not a directory sync token: {old_token!r}")
         try:
@@ -185,30 +250,28 @@ class DirectoryBook(storage.BaseCollection):
             raise ValueError(f"unknown directory sync token: {old_token!r}")
         changes = self._books.log.changed_since(since, self.school)
         people = self._books.directory.persons_by_ids(changes.person_ids)
-        return _SYNC_PREFIX + str(changes.revision), sorted(self._href(p) for p in people)
+        return _SYNC_PREFIX + str(changes.revision), sorted(p.login + _CARD_SUFFIX for p in people)
 
     def get_multi(self, hrefs: Iterable[str]) -> Iterable[tuple[str, radicale_item.Item | None]]:
-        wanted = {href: _login_of(href) for href in hrefs}
-        logins = {login for login in wanted.values() if login}
-        found = {
-            p.login: p for p in self._books.directory.persons_by_logins(logins) if self._shows(p)
-        }
-        return [
-            (href, self._item(found[login]) if login in found else None)
-            for href, login in wanted.items()
-        ]
+        cards = self._books.snapshot().cards
+        found = []
+        for href in hrefs:
+            card = cards.get(_login_of(href))
+            shown = card is not None and (self.school is None or card.school == self.school)
+            found.append((href, self._item(card) if shown else None))  # type: ignore[arg-type]
+        return found
 
     def get_all(self) -> Iterable[radicale_item.Item]:
-        return [self._item(person) for person in self._people()]
+        return [self._item(card) for card in self._cards()]
 
     def get_filtered(
         self, filters: Iterable[ET.Element]
     ) -> Iterable[tuple[radicale_item.Item, bool]]:
         """Cards that may match; Radicale then applies ``filters`` exactly to each."""
         needles = _text_needles(list(filters))
-        for person in self._people():
-            if needles is None or any(n in _haystack(person) for n in needles):
-                yield self._item(person), False
+        for card in self._cards():
+            if needles is None or any(n in card.haystack for n in needles):
+                yield self._item(card), False
 
     def has_uid(self, uid: str) -> bool:
         return False
@@ -219,28 +282,34 @@ class DirectoryBook(storage.BaseCollection):
     def delete(self, href: str | None = None) -> None:
         raise PermissionError("the directory address book is read-only")
 
-    # --- cards -----------------------------------------------------------------------
+    def _cards(self) -> list[Card]:
+        return self._books.snapshot().ordered(self.school)
 
-    def _people(self) -> list[Person]:
-        return self._books.directory.list_persons(active_only=True, school=self.school)
-
-    def _shows(self, person: Person) -> bool:
-        return person.is_active and (self.school is None or person.school == self.school)
-
-    @staticmethod
-    def _href(person: Person) -> str:
-        return person.login + _CARD_SUFFIX
-
-    def _item(self, person: Person) -> radicale_item.Item:
+    def _item(self, card: Card) -> radicale_item.Item:
         return radicale_item.Item(
             collection=self,
-            href=self._href(person),
-            text=vcard(person),
-            uid=card_uid(person),
+            href=card.login + _CARD_SUFFIX,
+            text=card.text,
+            etag=card.etag,
+            uid=card.uid,
             name="VCARD",
             component_name="VCARD",
-            last_modified=format_datetime(_utc(person.updated_at), usegmt=True),
+            last_modified=card.last_modified,
         )
+
+
+def _card(person: Person) -> Card:
+    text = vcard(person)
+    return Card(
+        login=person.login,
+        school=person.school,
+        text=text,
+        etag=radicale_item.get_etag(text),
+        uid=card_uid(person),
+        last_modified=format_datetime(_utc(person.updated_at), usegmt=True),
+        haystack=_haystack(person),
+        order=(person.last_name, person.first_name, person.login),
+    )
 
 
 def card_uid(person: Person) -> str:
