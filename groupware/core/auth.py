@@ -8,7 +8,8 @@ Order of a login, the same everywhere:
    ``max_failures_count`` the pair is refused for ``lockout_seconds`` without
    computing any hash;
 2. the person is looked up (full address or local part, any case);
-3. the secret is checked: the in-memory cache of recent successes first, then
+3. the secret is checked: for mail and DAV, one of the person's app passwords
+   (``core.app_passwords``) first; then the in-memory cache of recent successes, then
    argon2id (or, for an account still on its first login, the NUMEN's keyed hash);
 4. status: a disabled account is refused; a "must change" account is refused on
    every protocol but the portal, which forces the change;
@@ -35,6 +36,7 @@ from sqlalchemy import ColumnElement, Engine, Row, delete, insert, select, updat
 from sqlalchemy.exc import IntegrityError
 
 from groupware.config import AuthConfig
+from groupware.core.app_passwords import AppPasswords
 from groupware.core.audit import Audit, Clock, utc_now
 from groupware.core.db import login_failures
 from groupware.core.directory import Directory, Person
@@ -94,8 +96,10 @@ class Authenticator:
         secret: bytes,
         clock: Clock = utc_now,
         sleep: Callable[[float], None] = time.sleep,
+        app_passwords: AppPasswords | None = None,
     ) -> None:
         self._directory = directory
+        self._app_passwords = app_passwords
         self._engine = engine
         self._config = config
         self._audit = audit
@@ -141,7 +145,14 @@ class Authenticator:
         if failures >= self._config.delay_after_failures_count:
             self._sleep(self._config.failure_delay_seconds)
 
-        if person is None or not secret or not self._secret_matches(person, secret):
+        device = None
+        if person is not None and secret and protocol != PORTAL and self._app_passwords:
+            device = self._app_passwords.verify(person, secret, protocol=protocol, client=client)
+        if (
+            person is None
+            or not secret
+            or (device is None and not self._secret_matches(person, secret))
+        ):
             self._count_failure(account, client)
             self._audit.record(
                 "login.failed",
@@ -167,6 +178,7 @@ class Authenticator:
             protocol=protocol,
             client=client,
             outcome="ok" if outcome is Outcome.OK else outcome.value,
+            detail=f"app_password={device.name}" if device else "",
         )
         return AuthResult(outcome, person)
 

@@ -10,6 +10,7 @@ every table belongs to one core module that owns its rows:
 - ``audit_log``: ``core.audit``
 - ``directory_revision``, ``directory_changes``: ``core.directory_log``
 - ``dav_shares``, ``dav_share_views``, ``freebusy_policies``: ``core.sharing``
+- ``app_passwords``: ``core.app_passwords``
 """
 
 from __future__ import annotations
@@ -169,6 +170,23 @@ dav_share_views = Table(
     Column("target", String(512), primary_key=True),  # "<owner>/<collection>"
     Column("is_hidden", Boolean, nullable=False, default=False),
     Column("props", Text, nullable=False, default="{}"),  # JSON: key -> value or null
+)
+
+# Per-device passwords (mail, calendars and contacts, or both). Found by a keyed
+# hash of the whole secret (indexed), then checked against its argon2id hash.
+app_passwords = Table(
+    "app_passwords",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("person_id", Integer, ForeignKey("persons.id"), nullable=False, index=True),
+    Column("name", String(64), nullable=False),
+    Column("scope", String(8), nullable=False),  # mail | dav | all
+    Column("lookup_hmac", String(64), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_used_at", DateTime(timezone=True), nullable=True),
+    Column("last_used_protocol", String(16), nullable=False, default=""),
+    Column("last_used_from", String(64), nullable=False, default=""),
 )
 
 # Who may see a person's free/busy time; no row means the configured default.

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 
 from groupware.config import Config
+from groupware.core.app_passwords import AppPasswords
 from groupware.core.audit import Audit
 from groupware.core.auth import Authenticator
 from groupware.core.db import make_engine
@@ -26,6 +27,7 @@ class Core:
     directory: Directory
     authenticator: Authenticator
     sharing: Sharing
+    app_passwords: AppPasswords
 
     @classmethod
     def open(cls, config: Config) -> Core:
@@ -37,10 +39,16 @@ class Core:
         secret = config.read_secret()
         engine = make_engine(config.database_url)
         audit = Audit(engine)
-        directory = Directory(engine, config, NumenKey(secret), Hasher(config.auth), audit)
-        authenticator = Authenticator(directory, engine, config.auth, audit, secret)
+        hasher = Hasher(config.auth)
+        directory = Directory(engine, config, NumenKey(secret), hasher, audit)
+        app_passwords = AppPasswords(
+            engine, hasher, audit, secret, cache_seconds=config.auth.cache_seconds
+        )
+        authenticator = Authenticator(
+            directory, engine, config.auth, audit, secret, app_passwords=app_passwords
+        )
         sharing = Sharing(engine, directory, audit, freebusy_default=config.dav.freebusy_default)
-        return cls(config, engine, audit, directory, authenticator, sharing)
+        return cls(config, engine, audit, directory, authenticator, sharing, app_passwords)
 
     def close(self) -> None:
         """Release database connections."""

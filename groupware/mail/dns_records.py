@@ -15,6 +15,7 @@ from typing import Final
 from urllib.parse import urlsplit
 
 from groupware.config import Config
+from groupware.core import client_setup
 from groupware.mail.dkim import dkim_public_record
 
 TTL_SECONDS: Final = 3600
@@ -58,7 +59,7 @@ def dns_records(config: Config) -> list[DnsRecord]:
         ConfigError: the DKIM key is missing or unreadable.
     """
     domain = config.server.domain.lower()
-    mail_host = _fqdn(config.smtp.hostname or f"mail.{domain}")
+    mail_host = _fqdn(client_setup.mail_host(config))
     portal_host = urlsplit(config.server.public_url).hostname if config.server.public_url else None
     selector = config.outbound.dkim_selector
     records = [

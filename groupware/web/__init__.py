@@ -77,6 +77,7 @@ def create_app(core: Core, dav: DavCollections) -> Flask:
         WTF_CSRF_TIME_LIMIT=None,  # bound to the session, which expires on its own
         BABEL_DEFAULT_LOCALE="fr",
         BABEL_TRANSLATION_DIRECTORIES="translations",
+        BABEL_DEFAULT_TIMEZONE="Europe/Paris",
     )
     app.session_interface = _SessionInterface()
     app.extensions["groupware"] = PortalServices(core=core, dav=dav)
@@ -94,12 +95,13 @@ def create_app(core: Core, dav: DavCollections) -> Flask:
     def load_user(user_id: str) -> PortalUser | None:
         return PortalUser.load(core, user_id)
 
-    from groupware.web import auth, home, sharing
+    from groupware.web import auth, devices, home, sharing
     from groupware.web.sharing import level_labels
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(home.bp)
     app.register_blueprint(sharing.bp)
+    app.register_blueprint(devices.bp)
 
     @app.context_processor
     def _globals() -> dict[str, Any]:

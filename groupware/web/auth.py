@@ -34,6 +34,7 @@ OPEN_ENDPOINTS = frozenset(
         "static",
         "home.well_known",
         "home.root_propfind",
+        "devices.autoconfig",
     }
 )
 # Pages a language switch posted from may be shown again with a GET.

@@ -1,0 +1,658 @@
+"""Who may do what on a shared collection: every actor, collection and method, one case each.
+
+Actors: ``anonymous``; ``other`` (another school, no grant); ``colleague`` (the owner's
+school, no grant: free/busy time of calendars only); ``reader``, ``writer``, ``manager``
+(grants read, write, manage); ``member`` (of the group that owns the group calendar);
+``former`` (removed from that group before the matrix); ``owner``.
+
+Collections: the owner's ``calendar`` and ``contacts`` and a ``group`` calendar (the
+department agenda of a group of the other school), each granted to the reader, the
+writer and the manager; and the directory address book ``gal``, read by all.
+
+Each case sends one request at the owner's path (``/dav/alice.x/calendar/``) or, for
+sharees and members, at the mount in their own home (``/dav/rita.y/alice.x~calendar/``),
+checks the status against the contract, that no refused answer carries the owner's
+data, and, for a change, that the storage changed exactly when it was allowed. Changes
+work on items (and collections) of their own, so the cases are independent.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from groupware.core.services import Core
+from groupware.core.sharing import CollectionRef, Level
+from groupware.dav.directory_books import card_uid
+from tests.dav.accounts import Account
+from tests.dav.matrix_support import ServerStorage, import_people
+from tests.dav.webdav import (
+    CALDAV,
+    CARDDAV,
+    DAV,
+    NS,
+    DavHttp,
+    Reply,
+    addressbook_query_body,
+    calendar_query_body,
+    contact_vcf,
+    event_ics,
+    mkcalendar_body,
+    proppatch_displayname_body,
+    sync_collection_body,
+    xml_headers,
+)
+from tests.support.servers import RunningServer
+
+SCHOOL_A = "Lycée Joffre"
+SCHOOL_B = "Collège Voltaire"
+PEOPLE = {
+    "other": ("Omar", "Ailleurs", SCHOOL_B, "Mathématiques"),
+    "colleague": ("Claire", "Voisine", SCHOOL_A, "Lettres"),
+    "reader": ("Rita", "Lectrice", SCHOOL_B, "Mathématiques"),
+    "writer": ("Walid", "Redacteur", SCHOOL_B, "Mathématiques"),
+    "manager": ("Mona", "Gerante", SCHOOL_B, "Mathématiques"),
+    "member": ("Marc", "Membre", SCHOOL_B, "Histoire"),
+    "former": ("Fanny", "Ancienne", SCHOOL_B, "Histoire"),
+    "owner": ("Alice", "Matrice", SCHOOL_A, "Lettres"),
+}
+GROUP = "@college-voltaire.histoire"  # the department "Histoire" of school B
+ACTORS = ("anonymous", *PEOPLE)
+MOUNT_ACTORS = ("reader", "writer", "member", "former")
+COLLECTIONS = ("calendar", "contacts", "group", "gal")
+GRANTS = {"reader": Level.READ, "writer": Level.WRITE, "manager": Level.MANAGE}
+READ_METHODS = {
+    "PROPFIND_0": 207,
+    "PROPFIND_1": 207,
+    "PRIVILEGES": 207,  # PROPFIND depth 0 of current-user-privilege-set
+    "REPORT_calendar_query": 207,
+    "REPORT_calendar_multiget": 207,
+    "REPORT_addressbook_query": 207,
+    "REPORT_addressbook_multiget": 207,
+    "REPORT_sync_collection": 207,
+    "REPORT_free_busy": 200,
+    "GET": 200,
+}
+
+
+def _changes(make: str) -> tuple[str, ...]:
+    return (
+        "PUT_new",
+        "PUT_replace",
+        "DELETE_item",
+        "DELETE_collection",
+        f"{make}_inside",
+        f"{make}_home",
+        "PROPPATCH",
+        "MOVE_out",
+    )
+
+
+CALENDAR_METHODS = (
+    "PROPFIND_0",
+    "PROPFIND_1",
+    "PRIVILEGES",
+    "REPORT_calendar_query",
+    "REPORT_calendar_multiget",
+    "REPORT_sync_collection",
+    "REPORT_free_busy",
+    "GET",
+    *_changes("MKCALENDAR"),
+)
+BOOK_METHODS = (
+    "PROPFIND_0",
+    "PROPFIND_1",
+    "PRIVILEGES",
+    "REPORT_addressbook_query",
+    "REPORT_addressbook_multiget",
+    "REPORT_sync_collection",
+    "GET",
+    *_changes("MKCOL"),
+)
+WRITE_STATUSES = {
+    "PUT_new": frozenset({201}),
+    "PUT_replace": frozenset({204}),
+    "DELETE_item": frozenset({200, 204}),
+    "MOVE_out": frozenset({201}),
+}
+#: A collection inside a calendar or address book: refused to everyone, owner included
+#: (rights give nothing below ``/<owner>/<name>/``; Radicale would refuse it too).
+INSIDE_STATUSES = frozenset({403})
+NO_ACCESS_STATUSES = frozenset({403, 404})
+FREE_BUSY_BODY = (
+    '<?xml version="1.0" encoding="utf-8"?>'
+    f'<c:free-busy-query xmlns:c="{CALDAV}">'
+    '<c:time-range start="20300101T000000Z" end="20300201T000000Z"/></c:free-busy-query>'
+)
+MKCOL_BOOK_BODY = (
+    '<?xml version="1.0" encoding="utf-8"?>'
+    f'<d:mkcol xmlns:d="{DAV}" xmlns:cr="{CARDDAV}"><d:set><d:prop>'
+    "<d:resourcetype><d:collection/><cr:addressbook/></d:resourcetype>"
+    "<d:displayname>Matrix</d:displayname></d:prop></d:set></d:mkcol>"
+)
+XML = xml_headers()
+
+
+class Access(enum.IntEnum):
+    """What the contract lets an actor do on a collection."""
+
+    ANONYMOUS = 0
+    NONE = 1
+    FREEBUSY = 2
+    READ = 3
+    WRITE = 4
+    MANAGE = 5
+    OWNER = 6
+
+
+ACCESS = {
+    "calendar": {
+        "colleague": Access.FREEBUSY,
+        "reader": Access.READ,
+        "writer": Access.WRITE,
+        "manager": Access.MANAGE,
+        "owner": Access.OWNER,
+    },
+    "contacts": {
+        "reader": Access.READ,
+        "writer": Access.WRITE,
+        "manager": Access.MANAGE,
+        "owner": Access.OWNER,
+    },
+    "group": {
+        "reader": Access.READ,
+        "writer": Access.WRITE,
+        "manager": Access.MANAGE,
+        "member": Access.READ,
+    },
+}
+
+
+@dataclass(frozen=True)
+class Case:
+    actor: str
+    collection: str
+    method: str
+    via_mount: bool = False
+
+    @property
+    def id(self) -> str:
+        where = self.collection + ("_via_mount" if self.via_mount else "")
+        return f"{self.actor}-{where}-{self.method}"
+
+    @property
+    def access(self) -> Access:
+        if self.actor == "anonymous":
+            return Access.ANONYMOUS
+        if self.collection == "gal":
+            return Access.READ
+        return ACCESS[self.collection].get(self.actor, Access.NONE)
+
+    @property
+    def is_calendar(self) -> bool:
+        return self.collection in ("calendar", "group")
+
+    @property
+    def is_gal(self) -> bool:
+        return self.collection == "gal"
+
+    def expected(self) -> frozenset[int]:
+        """The statuses the contract allows for this case."""
+        access, method = self.access, self.method
+        if access is Access.ANONYMOUS:
+            return frozenset({401})
+        if access is Access.NONE:
+            return NO_ACCESS_STATUSES
+        if access is Access.FREEBUSY:
+            allowed = {"PROPFIND_0": 207, "PRIVILEGES": 207, "REPORT_free_busy": 200}
+            return frozenset({allowed.get(method, 403)})
+        if method in READ_METHODS:
+            return frozenset({READ_METHODS[method]})
+        if method.endswith("_inside"):
+            return INSIDE_STATUSES
+        if access is Access.READ:
+            return frozenset({403})
+        if method in WRITE_STATUSES:
+            return WRITE_STATUSES[method]
+        if access is Access.OWNER:
+            created = {"DELETE_collection": {200, 204}, "PROPPATCH": {207}}
+            return frozenset(created.get(method, {201}))
+        if method == "PROPPATCH" and access is Access.MANAGE and not self.via_mount:
+            return frozenset({207})
+        return frozenset({403})  # collection delete, collection in the owner's home, PROPPATCH
+
+    def is_allowed(self) -> bool:
+        return all(200 <= status < 300 for status in self.expected())
+
+
+def all_cases() -> Iterator[Case]:
+    for actor in ACTORS:
+        for collection in COLLECTIONS:
+            methods = CALENDAR_METHODS if collection in ("calendar", "group") else BOOK_METHODS
+            for method in methods:
+                yield Case(actor, collection, method)
+    for actor in MOUNT_ACTORS:
+        for collection in COLLECTIONS:
+            methods = CALENDAR_METHODS if collection in ("calendar", "group") else BOOK_METHODS
+            for method in methods:
+                if not method.endswith("_home"):  # the owner's home: no mount in that path
+                    yield Case(actor, collection, method, via_mount=True)
+
+
+CASES = list(all_cases())
+
+
+@dataclass(frozen=True)
+class Seed:
+    """The item every reader of a collection sees and nobody else may."""
+
+    href: str
+    uid: str
+    marker: str  # its SUMMARY or FN
+
+
+@dataclass
+class World:
+    base_url: str
+    core: Core
+    storage: ServerStorage
+    accounts: dict[str, Account]
+    seeds: dict[str, Seed]
+
+    def login(self, actor: str) -> str:
+        return self.accounts["owner" if actor == "anonymous" else actor].login
+
+    def client(self, actor: str) -> DavHttp:
+        credentials = None if actor == "anonymous" else self.accounts[actor].credentials
+        return DavHttp(self.base_url, credentials)
+
+    def principal(self, collection: str) -> str:
+        return GROUP if collection == "group" else self.login("owner")
+
+    def storage_path(self, collection: str, name: str = "") -> str:
+        """The collection's storage path; ``name`` another one of the same owner."""
+        if collection == "gal":
+            return "~directory/all"
+        default = "agenda" if collection == "group" else collection
+        return f"{self.principal(collection)}/{name or default}"
+
+    def url(self, case: Case, name: str = "") -> str:
+        """The collection as the case's actor names it: the owner's path or the mount."""
+        if not case.via_mount:
+            return f"/dav/{self.storage_path(case.collection, name)}/"
+        home = f"/dav/{self.login(case.actor)}/"
+        if case.is_gal:
+            return home + "~directory/"
+        owner, default = self.storage_path(case.collection, name).split("/")
+        return f"{home}{owner}~{default}/"
+
+    def throwaway(self, collection: str) -> str:
+        """A new collection of the same owner, kind and grants: for collection-wide changes."""
+        name = "doomed-" + uuid.uuid4().hex[:10]
+        kind = "calendar" if collection in ("calendar", "group") else "addressbook"
+        owner = self.principal(collection)
+        self.storage.collections.create(owner, name, kind, "Doomed " + name)
+        for actor, level in GRANTS.items():
+            self.core.sharing.grant(
+                CollectionRef(owner, name), self.login(actor), level, actor="test"
+            )
+        return name
+
+    def secrets(self, collection: str) -> tuple[str, ...]:
+        """What a refused answer must not show: the owner's items."""
+        if collection == "gal":
+            return ()
+        seed = self.seeds[collection]
+        return (seed.uid, seed.marker)
+
+
+def item_text(case: Case, uid: str, marker: str) -> str:
+    return event_ics(uid, marker) if case.is_calendar else contact_vcf(uid, marker)
+
+
+def item_href(case: Case, uid: str) -> str:
+    return uid + (".ics" if case.is_calendar else ".vcf")
+
+
+def content_type(case: Case) -> dict[str, str]:
+    kind = "text/calendar" if case.is_calendar else "text/vcard"
+    return {"Content-Type": f"{kind}; charset=utf-8"}
+
+
+def multiget_body(case: Case, href: str) -> str:
+    report, data = (
+        ("c:calendar-multiget", "c:calendar-data")
+        if case.is_calendar
+        else ("cr:addressbook-multiget", "cr:address-data")
+    )
+    return (
+        f'<?xml version="1.0" encoding="utf-8"?><{report} xmlns:d="{DAV}" '
+        f'xmlns:c="{CALDAV}" xmlns:cr="{CARDDAV}">'
+        f"<d:prop><d:getetag/><{data}/></d:prop><d:href>{href}</d:href></{report}>"
+    )
+
+
+def privileges_of(reply: Reply, path: str) -> set[str]:
+    prop = reply.multistatus()[path][f"{{{DAV}}}current-user-privilege-set"]
+    return {
+        child.tag.rsplit("}", 1)[-1]
+        for privilege in prop.findall("d:privilege", NS)
+        for child in privilege
+    }
+
+
+def send(
+    world: World,
+    case: Case,
+    method: str,
+    path: str,
+    body: str = "",
+    headers: dict[str, str] | None = None,
+    hidden: tuple[str, ...] = (),
+) -> Reply:
+    """Send the case's request; check its status and that a refusal shows no data."""
+    reply = world.client(case.actor).request(method, path, body or None, headers)
+    expected = case.expected()
+    assert reply.status in expected, (
+        f"{method} {path} as {case.actor}: expected {sorted(expected)}, got {reply.status}"
+        f" {reply.text[:300]!r}"
+    )
+    if case.access <= Access.FREEBUSY or reply.status >= 400:
+        for secret in (*world.secrets(case.collection), *hidden):
+            assert secret not in reply.text, f"{method} {path} as {case.actor} shows {secret!r}"
+    return reply
+
+
+# --- the requests, one function per method ---------------------------------------------
+
+
+def do_propfind_0(world: World, case: Case) -> None:
+    path = world.url(case)
+    reply = send(world, case, "PROPFIND", path, propfind(["d:displayname"]), {**XML, "Depth": "0"})
+    if reply.status == 207:
+        assert path in reply.multistatus()
+
+
+def do_propfind_1(world: World, case: Case) -> None:
+    path = world.url(case)
+    reply = send(world, case, "PROPFIND", path, propfind(["d:getetag"]), {**XML, "Depth": "1"})
+    if reply.status == 207:
+        assert path + world.seeds[case.collection].href in reply.multistatus()
+
+
+def do_privileges(world: World, case: Case) -> None:
+    path = world.url(case)
+    body = propfind(["d:current-user-privilege-set"])
+    reply = send(world, case, "PROPFIND", path, body, {**XML, "Depth": "0"})
+    if reply.status != 207:
+        return
+    privileges = privileges_of(reply, path)
+    if case.access is Access.FREEBUSY:
+        assert "read-free-busy" in privileges, privileges
+        assert not privileges & {"read", "write", "write-content", "all"}, privileges
+    elif case.access is Access.READ:
+        assert "read" in privileges, privileges
+        assert not privileges & {"write", "write-content", "all"}, privileges
+    else:
+        assert {"read", "write-content"} <= privileges, privileges
+
+
+def do_query(world: World, case: Case) -> None:
+    seed = world.seeds[case.collection]
+    if case.is_calendar:
+        body = calendar_query_body("20300101T000000Z", "20300201T000000Z")
+    else:
+        body = addressbook_query_body(seed.marker)
+    reply = send(world, case, "REPORT", world.url(case), body, {**XML, "Depth": "1"})
+    if reply.status == 207:
+        assert seed.marker in reply.text, reply.text
+
+
+def do_multiget(world: World, case: Case) -> None:
+    path = world.url(case)
+    seed = world.seeds[case.collection]
+    body = multiget_body(case, path + seed.href)
+    reply = send(world, case, "REPORT", path, body, {**XML, "Depth": "1"})
+    if reply.status == 207:
+        assert seed.marker in reply.text, reply.text
+
+
+def do_sync(world: World, case: Case) -> None:
+    path = world.url(case)
+    reply = send(world, case, "REPORT", path, sync_collection_body(), XML)
+    if reply.status == 207:
+        assert path + world.seeds[case.collection].href in reply.multistatus()
+
+
+def do_free_busy(world: World, case: Case) -> None:
+    reply = send(world, case, "REPORT", world.url(case), FREE_BUSY_BODY, {**XML, "Depth": "1"})
+    if reply.status == 200:
+        seed = world.seeds[case.collection]
+        assert reply.headers["Content-Type"].startswith("text/calendar"), reply.headers
+        assert "BEGIN:VFREEBUSY" in reply.text, reply.text
+        assert "\nFREEBUSY" in reply.text, reply.text  # the seed's busy hour
+        assert "SUMMARY" not in reply.text, reply.text
+        assert seed.uid not in reply.text, reply.text
+
+
+def do_get(world: World, case: Case) -> None:
+    seed = world.seeds[case.collection]
+    reply = send(world, case, "GET", world.url(case) + seed.href)
+    if reply.status == 200:
+        assert f"UID:{seed.uid}" in reply.text, reply.text
+
+
+def do_put_new(world: World, case: Case) -> None:
+    uid = new_uid()
+    href = item_href(case, uid)
+    headers = {**content_type(case), "If-None-Match": "*"}
+    send(world, case, "PUT", world.url(case) + href, item_text(case, uid, "New " + uid), headers)
+    if not case.is_gal:
+        stored = world.storage.text(f"{world.storage_path(case.collection)}/{href}")
+        assert (stored is not None) == case.is_allowed(), stored
+
+
+def seeded_item(world: World, case: Case) -> tuple[str, str, str]:
+    """``(uid, href, storage path)`` of a new item (in the GAL: the owner's card, no path)."""
+    if case.is_gal:
+        seed = world.seeds["gal"]
+        return seed.uid, seed.href, ""
+    uid = new_uid()
+    href = item_href(case, uid)
+    stored = f"{world.storage_path(case.collection)}/{href}"
+    world.storage.put(stored, item_text(case, uid, "Original " + uid))
+    return uid, href, stored
+
+
+def do_put_replace(world: World, case: Case) -> None:
+    uid, href, stored = seeded_item(world, case)
+    body = item_text(case, uid, "Replaced " + uid)
+    send(world, case, "PUT", world.url(case) + href, body, content_type(case), (f"Original {uid}",))
+    if stored:
+        text = world.storage.text(stored) or ""
+        marker = "Replaced" if case.is_allowed() else "Original"
+        assert f"{marker} {uid}" in text, text
+
+
+def do_delete_item(world: World, case: Case) -> None:
+    uid, href, stored = seeded_item(world, case)
+    send(world, case, "DELETE", world.url(case) + href, hidden=(f"Original {uid}",))
+    if stored:
+        assert (world.storage.text(stored) is None) == case.is_allowed()
+
+
+def do_move_out(world: World, case: Case) -> None:
+    uid, href, stored = seeded_item(world, case)
+    target = "calendar" if case.is_calendar else "contacts"
+    moved = f"{world.login(case.actor)}/{target}/{uid}-moved{href[-4:]}"
+    headers = {"Destination": f"{world.base_url}/dav/{moved}"}
+    send(world, case, "MOVE", world.url(case) + href, headers=headers, hidden=(f"Original {uid}",))
+    assert (world.storage.text(moved) is not None) == case.is_allowed()
+    if stored:
+        assert (world.storage.text(stored) is None) == case.is_allowed()
+
+
+def do_delete_collection(world: World, case: Case) -> None:
+    if case.is_gal:
+        send(world, case, "DELETE", world.url(case))
+        return
+    name = world.throwaway(case.collection)
+    send(world, case, "DELETE", world.url(case, name))
+    gone = world.storage.meta(world.storage_path(case.collection, name)) is None
+    assert gone == case.is_allowed()
+
+
+def make_collection(world: World, case: Case, path: str) -> None:
+    if case.is_calendar:
+        send(world, case, "MKCALENDAR", path, mkcalendar_body("Matrix"), XML)
+    else:
+        send(world, case, "MKCOL", path, MKCOL_BOOK_BODY, XML)
+
+
+def do_make_inside(world: World, case: Case) -> None:
+    child = "child-" + new_uid()
+    make_collection(world, case, world.url(case) + child + "/")
+    assert world.storage.meta(f"{world.storage_path(case.collection)}/{child}") is None
+
+
+def do_make_in_home(world: World, case: Case) -> None:
+    name = "new-" + new_uid()
+    home = "~directory" if case.is_gal else world.principal(case.collection)
+    make_collection(world, case, f"/dav/{home}/{name}/")
+    assert (world.storage.meta(f"{home}/{name}") is not None) == case.is_allowed()
+
+
+def do_proppatch(world: World, case: Case) -> None:
+    if case.is_gal:
+        send(world, case, "PROPPATCH", world.url(case), proppatch_displayname_body("Patched"), XML)
+        return
+    name = world.throwaway(case.collection)
+    before = world.storage.meta(world.storage_path(case.collection, name)) or {}
+    body = proppatch_displayname_body("Patched " + name)
+    send(world, case, "PROPPATCH", world.url(case, name), body, XML)
+    after = world.storage.meta(world.storage_path(case.collection, name)) or {}
+    # Through a mount, only the sharee's own view may change, never the owner's name.
+    changes_owner = case.is_allowed() and not case.via_mount
+    expected_name = "Patched " + name if changes_owner else before["D:displayname"]
+    assert after["D:displayname"] == expected_name, after
+
+
+RUNNERS: dict[str, Callable[[World, Case], None]] = {
+    "PROPFIND_0": do_propfind_0,
+    "PROPFIND_1": do_propfind_1,
+    "PRIVILEGES": do_privileges,
+    "REPORT_calendar_query": do_query,
+    "REPORT_addressbook_query": do_query,
+    "REPORT_calendar_multiget": do_multiget,
+    "REPORT_addressbook_multiget": do_multiget,
+    "REPORT_sync_collection": do_sync,
+    "REPORT_free_busy": do_free_busy,
+    "GET": do_get,
+    "PUT_new": do_put_new,
+    "PUT_replace": do_put_replace,
+    "DELETE_item": do_delete_item,
+    "DELETE_collection": do_delete_collection,
+    "MKCALENDAR_inside": do_make_inside,
+    "MKCOL_inside": do_make_inside,
+    "MKCALENDAR_home": do_make_in_home,
+    "MKCOL_home": do_make_in_home,
+    "PROPPATCH": do_proppatch,
+    "MOVE_out": do_move_out,
+}
+
+
+def new_uid() -> str:
+    return "m-" + uuid.uuid4().hex[:12]
+
+
+def propfind(props: list[str]) -> str:
+    inner = "".join(f"<{name}/>" for name in props)
+    return (
+        f'<?xml version="1.0" encoding="utf-8"?><d:propfind xmlns:d="{DAV}">'
+        f"<d:prop>{inner}</d:prop></d:propfind>"
+    )
+
+
+# --- the world and the tests -----------------------------------------------------------
+
+
+def snapshot(world: World) -> dict[str, object]:
+    """The shared collections' properties, seed items and grants, read from storage."""
+    state: dict[str, object] = {}
+    for collection in ("calendar", "contacts", "group"):
+        path = world.storage_path(collection)
+        state[path] = world.storage.meta(path)
+        state[f"{path}/{world.seeds[collection].href}"] = world.storage.text(
+            f"{path}/{world.seeds[collection].href}"
+        )
+        ref = CollectionRef(*path.split("/"))
+        state[f"{path} grants"] = sorted(
+            (g.grantee, g.level.label) for g in world.core.sharing.grants(collection=ref)
+        )
+    return state
+
+
+@pytest.fixture(scope="module")
+def world(dav_server: RunningServer) -> World:
+    core = dav_server.core
+    accounts = dict(zip(PEOPLE, import_people(core, list(PEOPLE.values())), strict=True))
+    for actor, account in accounts.items():
+        # A first request makes the defaults (and, for the members, the department agenda).
+        home = f"/dav/{account.login}/"
+        reply = DavHttp(dav_server.http_url, account.credentials).propfind(home, ["d:displayname"])
+        assert reply.status == 207, (actor, reply.status, reply.text)
+    storage = ServerStorage(core)
+    owner = core.directory.get(accounts["owner"].login)
+    seeds = {
+        "calendar": Seed("matrix-event.ics", "matrix-event", "Conseil de classe confidentiel"),
+        "contacts": Seed("matrix-card.vcf", "matrix-card", "Confidentielle Personne"),
+        "group": Seed("matrix-group.ics", "matrix-group", "Reunion secrete du departement"),
+        "gal": Seed(f"{owner.login}.vcf", card_uid(owner), owner.display_name),
+    }
+    built = World(dav_server.http_url, core, storage, accounts, seeds)
+    assert storage.meta(built.storage_path("group")) is not None, "no department agenda"
+    for collection in ("calendar", "contacts", "group"):
+        case = Case("owner", collection, "GET")
+        seed = seeds[collection]
+        storage.put(
+            f"{built.storage_path(collection)}/{seed.href}", item_text(case, seed.uid, seed.marker)
+        )
+        ref = CollectionRef(*built.storage_path(collection).split("/"))
+        for actor, level in GRANTS.items():
+            core.sharing.grant(ref, accounts[actor].login, level, actor="test")
+    # The former member read the agenda; the removal applies on the next request.
+    agenda = f"/dav/{built.storage_path('group')}/"
+    assert built.client("former").propfind(agenda, ["d:displayname"]).status == 207
+    core.directory.remove_member(GROUP[1:], accounts["former"].login, actor="test")
+    return built
+
+
+@pytest.fixture(scope="module")
+def baseline(world: World) -> dict[str, object]:
+    return snapshot(world)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_request_has_the_contracted_outcome(
+    case: Case, world: World, baseline: dict[str, object]
+) -> None:
+    RUNNERS[case.method](world, case)
+
+
+def test_shared_collections_are_intact_after_the_matrix(
+    world: World, baseline: dict[str, object]
+) -> None:
+    assert snapshot(world) == baseline
+
+
+def test_matrix_covers_every_actor_collection_and_method() -> None:
+    seen = {(case.actor, case.collection, case.method) for case in CASES}
+    for actor in ACTORS:
+        for collection in COLLECTIONS:
+            methods = CALENDAR_METHODS if collection in ("calendar", "group") else BOOK_METHODS
+            assert {(actor, collection, method) for method in methods} <= seen
+    assert len({case.id for case in CASES}) == len(CASES)
