@@ -6,15 +6,26 @@ and learns of other sessions' changes at command boundaries (or in IDLE). Change
 are read from the index by mod-sequence, so a refresh costs time in proportion to
 what changed. EXPUNGE responses are held back during FETCH, STORE and SEARCH
 (RFC 3501 §7.4.1), where sequence numbers must not shift.
+
+A selected mailbox lives as long as its session, idle ones too, so it is kept small
+(DESIGN.md §10, memory per idle connection): UIDs in a 4-byte ``array('I')`` (UIDs
+are 32-bit, RFC 3501 §2.3.1.1), and the sets and maps that are usually empty are
+immutable and shared until something is put in them.
 """
 
 from __future__ import annotations
 
 import bisect
 from array import array
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Final
 
 from groupware.mail.store import Changes, IndexRow, Mailbox
+
+_NOTHING_REPORTED: Final[Mapping[int, int]] = MappingProxyType({})
+_NO_UIDS: Final[frozenset[int]] = frozenset()  # frozenset() is not a singleton
 
 
 @dataclass(slots=True)
@@ -32,16 +43,32 @@ class Update:
 class SelectedMailbox:
     """One session's view of one mailbox."""
 
-    mailbox: Mailbox
+    mailbox_id: int
+    uidvalidity: int
     is_read_only: bool
-    uids: array = field(default_factory=lambda: array("Q"))
+    uids: array[int] = field(default_factory=lambda: array("I"))
     modseq: int = 0  # highest mod-sequence this session has taken into account
-    recent: set[int] = field(default_factory=set)
-    saved: list[int] = field(default_factory=list)  # SEARCHRES ($), as UIDs
-    pending_expunges: set[int] = field(default_factory=set)
+    recent: frozenset[int] = _NO_UIDS
+    saved: list[int] | None = None  # SEARCHRES ($), as UIDs
+    pending_expunges: frozenset[int] = _NO_UIDS
     # Flag changes this session made and already told its client (uid -> modseq):
     # the next refresh skips them instead of echoing them as unsolicited FETCHes.
-    reported: dict[int, int] = field(default_factory=dict)
+    reported: Mapping[int, int] = field(default_factory=lambda: _NOTHING_REPORTED)
+
+    @classmethod
+    def of(cls, mailbox: Mailbox, *, is_read_only: bool) -> SelectedMailbox:
+        """An empty view of ``mailbox`` (only its id and UIDVALIDITY are kept)."""
+        return cls(mailbox.id, mailbox.uidvalidity, is_read_only)
+
+    def add_recent(self, uids: Iterable[int]) -> None:
+        """This session holds \\Recent for ``uids`` too."""
+        self.recent = self.recent.union(uids) or _NO_UIDS
+
+    def note_reported(self, changed: Iterable[tuple[int, object, int]]) -> None:
+        """Remember ``(uid, flags, modseq)`` changes the client was told of already."""
+        reported = {uid: modseq for uid, _flags, modseq in changed}
+        if reported:
+            self.reported = {**self.reported, **reported}
 
     @property
     def count(self) -> int:
@@ -69,7 +96,10 @@ class SelectedMailbox:
         messages, expunged = changes.messages, changes.expunged
         highest_modseq, new_recent = changes.highest_modseq, changes.recent
         update = Update()
-        self.pending_expunges.update(uid for uid in expunged if self.seq_of(uid) is not None)
+        if expunged:
+            self.pending_expunges = self.pending_expunges.union(
+                uid for uid in expunged if self.seq_of(uid) is not None
+            )
         if allow_expunge and self.pending_expunges:
             gone = sorted(self.pending_expunges, reverse=True)
             for uid in gone:
@@ -77,9 +107,9 @@ class SelectedMailbox:
                 if seq is not None:
                     update.expunged_seqs.append(seq)
                     del self.uids[seq - 1]
-                    self.recent.discard(uid)
+            self.recent = self.recent.difference(gone) or _NO_UIDS
             update.expunged_uids = sorted(gone)
-            self.pending_expunges.clear()
+            self.pending_expunges = _NO_UIDS
         added = [m for m in messages if m.uid > self.largest_uid]
         for message in messages:
             if message.uid <= self.largest_uid:
@@ -89,10 +119,11 @@ class SelectedMailbox:
                 if seq is not None and message.uid not in self.pending_expunges:
                     update.flag_changes.append((seq, message))
         # Every reported change is at or below highest_modseq: covered now.
-        self.reported.clear()
+        self.reported = _NOTHING_REPORTED
         if added:
             self.uids.extend(m.uid for m in added)
-            self.recent.update(new_recent)
+            if new_recent:
+                self.add_recent(new_recent)
             update.exists = len(self.uids)
             update.recent = len(self.recent)
         # Held-back expunges stay in pending_expunges, so the view may move on.

@@ -1,10 +1,19 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""IMAP transport: asyncio listeners, STARTTLS, implicit TLS, timeouts, IDLE.
+"""IMAP transport: asyncio protocol per connection, STARTTLS, implicit TLS, timeouts, IDLE.
 
-One coroutine per connection and no thread: idle connections cost a few kilobytes.
-Bytes go through the sans-IO :class:`~groupware.mail.imap.parser.CommandParser`; each
-command runs to completion before the next (responses stay in order). IDLE
-(RFC 2177) is woken by the store's ``MailboxChanged`` events, dispatched per person.
+No thread per connection, and while a connection waits for its client no task either
+(DESIGN.md §10: memory per idle connection). A :class:`Connection` is an
+``asyncio.Protocol``: received bytes are kept until a task, started on demand, feeds
+them through the sans-IO :class:`~groupware.mail.imap.parser.CommandParser` and runs
+the commands one after the other (responses stay in order); with nothing left to do
+the task ends. IDLE (RFC 2177) registers the connection with the
+:class:`ChangeDispatcher`: on a ``MailboxChanged`` event it reads the changes once for
+all the connections waiting on that mailbox and writes their updates, without a task
+per connection; in IDLE even the parser is dropped until the client speaks. Timeouts
+are one sweep over all connections every few seconds, not a timer each.
+
+Measured with ``bench/imap_idle_memory.py``; a TLS connection costs several times a
+plain one, most of it OpenSSL's own state (see that script's report).
 """
 
 from __future__ import annotations
@@ -14,84 +23,460 @@ import contextlib
 import logging
 import socket
 import ssl
-from collections.abc import Callable
+import sys
+from dataclasses import dataclass, field
 from typing import Final
 
 from groupware.core.events import EventBus, MailboxChanged
 from groupware.mail.imap import commands as c
 from groupware.mail.imap import parser as p
 from groupware.mail.imap import wire
-from groupware.mail.imap.session import ImapContext, ImapSession
+from groupware.mail.imap.session import ImapContext, ImapSession, RefreshFrom
+from groupware.mail.store import Changes, MailStore
 
 log = logging.getLogger(__name__)
 
 PRE_AUTH_TIMEOUT_SECONDS: Final = 60.0
 AUTO_LOGOUT_SECONDS: Final = 30 * 60.0  # RFC 3501 §5.4: at least 30 minutes
-READ_BYTES: Final = 64 * 1024
+SWEEP_SECONDS: Final = 5.0  # how often timeouts are looked for
+# Input held while a command runs; above it, reading pauses until the command is done.
+PAUSE_READING_BYTES: Final = 256 * 1024
+TLS_READ_BUFFER_BYTES: Final = 256 * 1024  # asyncio's SSLProtocol.max_size
+CLOSE_WAIT_SECONDS: Final = 5.0
+WRITES_PER_TURN: Final = 500  # IDLE connections written to before the loop gets a turn
 
 
 class ChangeDispatcher:
-    """Wakes the IDLE sessions of a person when one of their mailboxes changes."""
+    """Brings the connections in IDLE on a mailbox up to date when it changes.
 
-    def __init__(self, events: EventBus, loop: asyncio.AbstractEventLoop) -> None:
+    One delivery to a mailbox that 10,000 sessions watch must not make 10,000 reads
+    through a handful of worker threads (the last session would hear of it seconds
+    later, and the loop would be busy with them all along). So the dispatcher reads
+    once for all the waiting sessions that stand at the same point of the mailbox
+    (:meth:`RefreshFrom.key <groupware.mail.imap.session.RefreshFrom.key>`, nearly
+    always one group), folds the result into each and writes their responses itself,
+    yielding to the loop every :data:`WRITES_PER_TURN` connections. One refresh per
+    mailbox runs at a time; changes during it make one more. A connection that is busy
+    (its task running) or not at a shared point gets :meth:`Connection.wake` and reads
+    for itself.
+
+    \\Recent (RFC 3501 §2.3.2) goes to one session: the shared read takes it, and the
+    first session the result is given to keeps it.
+    """
+
+    def __init__(self, events: EventBus, loop: asyncio.AbstractEventLoop, store: MailStore) -> None:
+        """Subscribe to ``MailboxChanged`` on ``events``."""
         self._loop = loop
-        self._waiters: dict[int, set[asyncio.Event]] = {}
+        self._store = store
+        self._idlers: dict[int, set[Connection]] = {}
+        # Mailboxes being refreshed -> whether another change came meanwhile.
+        self._refreshing: dict[int, bool] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
         self._unsubscribe = events.subscribe(MailboxChanged, self._on_change)
 
     def _on_change(self, event: object) -> None:
         assert isinstance(event, MailboxChanged)
         # Publishers run in worker threads: hop onto the loop.
-        self._loop.call_soon_threadsafe(self._wake, event.person_id)
+        self._loop.call_soon_threadsafe(self._changed, event.mailbox_id)
 
-    def _wake(self, person_id: int) -> None:
-        for waiter in self._waiters.get(person_id, ()):
-            waiter.set()
+    def _changed(self, mailbox_id: int) -> None:
+        if mailbox_id not in self._idlers:
+            return
+        if mailbox_id in self._refreshing:
+            self._refreshing[mailbox_id] = True
+            return
+        self._refreshing[mailbox_id] = False
+        task = self._loop.create_task(self._refresh(mailbox_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
-    def register(self, person_id: int, waiter: asyncio.Event) -> Callable[[], None]:
-        """Wake ``waiter`` on changes for ``person_id``; returns the unregister."""
-        self._waiters.setdefault(person_id, set()).add(waiter)
+    async def _refresh(self, mailbox_id: int) -> None:
+        try:
+            while True:
+                await self._refresh_once(mailbox_id)
+                if not self._refreshing[mailbox_id]:
+                    return
+                self._refreshing[mailbox_id] = False
+        except Exception:  # noqa: BLE001 - boundary: the sessions refresh alone instead
+            log.exception("imap.idle.refresh_failed mailbox=%s", mailbox_id)
+            for connection in list(self._idlers.get(mailbox_id, ())):
+                connection.wake()
+        finally:
+            del self._refreshing[mailbox_id]
 
-        def unregister() -> None:
-            waiters = self._waiters.get(person_id)
-            if waiters is not None:
-                waiters.discard(waiter)
-                if not waiters:
-                    del self._waiters[person_id]
+    async def _refresh_once(self, mailbox_id: int) -> None:
+        groups: dict[tuple[int, int, int, bool], tuple[RefreshFrom, list[Connection]]] = {}
+        for connection in list(self._idlers.get(mailbox_id, ())):
+            point = connection.shared_refresh_point()
+            if point is None:
+                connection.wake()
+            else:
+                groups.setdefault(point.key, (point, []))[1].append(connection)
+        for point, connections in groups.values():
+            changes = await self._loop.run_in_executor(None, point.read, self._store)
+            for number, connection in enumerate(connections, 1):
+                if connection.take_refresh(point, changes) and changes.recent:
+                    changes = Changes(
+                        changes.messages, changes.expunged, changes.highest_modseq, []
+                    )
+                if number % WRITES_PER_TURN == 0:
+                    await asyncio.sleep(0)
 
-        return unregister
+    def register(self, mailbox_id: int, connection: Connection) -> None:
+        """Keep ``connection`` up to date with ``mailbox_id``."""
+        self._idlers.setdefault(mailbox_id, set()).add(connection)
 
-    def close(self) -> None:
-        """Stop listening to the bus."""
+    def unregister(self, mailbox_id: int, connection: Connection) -> None:
+        """Undo :meth:`register`."""
+        idlers = self._idlers.get(mailbox_id)
+        if idlers is not None:
+            idlers.discard(connection)
+            if not idlers:
+                del self._idlers[mailbox_id]
+
+    async def close(self) -> None:
+        """Stop listening to the bus; end the refreshes under way."""
         self._unsubscribe()
+        for task in list(self._tasks):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
-class Connection:
-    """One client: reads, parses, runs commands, handles IDLE and STARTTLS."""
+@dataclass(slots=True, kw_only=True)
+class Listener:
+    """What the connections of one listening socket share."""
 
-    def __init__(
-        self,
-        context: ImapContext,
-        dispatcher: ChangeDispatcher,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        *,
-        tls: ssl.SSLContext | None,
-        is_tls: bool,
-        max_literal_bytes: int,
-    ) -> None:
-        self.reader = reader
-        self.writer = writer
-        self.tls = tls
-        self.dispatcher = dispatcher
-        peer = writer.get_extra_info("peername")
-        client = str(peer[0]) if isinstance(peer, tuple) else ""
-        self.session = ImapSession(context, self.send, client=client, is_tls=is_tls)
-        self.parser = p.CommandParser(
-            max_literal_bytes=max_literal_bytes, max_command_bytes=max_literal_bytes + 64 * 1024
-        )
+    context: ImapContext
+    dispatcher: ChangeDispatcher
+    loop: asyncio.AbstractEventLoop
+    starttls: ssl.SSLContext | None  # None on implicit TLS listeners
+    is_tls: bool
+    max_literal_bytes: int
+    tls_read_buffer: memoryview  # of a bytearray (see share_tls_read_buffer)
+    connections: set[Connection] = field(default_factory=set)
+    all_closed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def expire_idle(self) -> None:
+        """Log out the connections silent for longer than their state allows."""
+        now = self.loop.time()
+        for connection in list(self.connections):
+            connection.expire(now)
+
+    async def close_all(self) -> None:
+        """Shutdown: stop every connection; abort those that do not close in time."""
+        if self.connections:
+            self.all_closed.clear()
+        tasks = [task for connection in list(self.connections) if (task := connection.shutdown())]
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self.connections:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.all_closed.wait(), CLOSE_WAIT_SECONDS)
+        for connection in list(self.connections):
+            connection.transport.abort()
+
+    def forget(self, connection: Connection) -> None:
+        """A connection is gone."""
+        self.connections.discard(connection)
+        if not self.connections:
+            self.all_closed.set()
+
+
+def share_tls_read_buffer(transport: asyncio.BaseTransport, buffer: memoryview) -> None:
+    """Give an asyncio TLS transport the listener's read buffer instead of its own.
+
+    asyncio's ``SSLProtocol`` (3.11 and later) keeps a 256 KiB buffer per connection
+    for the socket to read into, and copies out of it into OpenSSL at once, in the same
+    callback (``get_buffer`` then ``buffer_updated``): one buffer can serve every
+    connection on the loop. That is 256 KiB less per TLS connection. The attributes are
+    asyncio's own; where they are not found (another asyncio), nothing is changed.
+    """
+    protocol = getattr(transport, "_ssl_protocol", None)
+    if protocol is None or not isinstance(getattr(protocol, "_ssl_buffer", None), bytearray):
+        return
+    if getattr(protocol, "max_size", None) != len(buffer):
+        return
+    protocol._ssl_buffer = buffer.obj  # noqa: SLF001 - see the docstring
+    protocol._ssl_buffer_view = buffer  # noqa: SLF001
+
+
+class Connection(asyncio.Protocol):
+    """One client: buffers input, runs commands in a task made on demand, IDLE, STARTTLS."""
+
+    __slots__ = (
+        "_auth_tag",
+        "_drained",
+        "_idle_mailbox",
+        "_idle_tag",
+        "_input",
+        "_is_closing",
+        "_is_eof",
+        "_is_lost",
+        "_is_reading_paused",
+        "_is_woken",
+        "_listener",
+        "_task",
+        "last_active",
+        "parser",
+        "session",
+        "transport",
+    )
+
+    def __init__(self, listener: Listener) -> None:
+        """Wait for :meth:`connection_made`."""
+        self._listener = listener
+        self.transport: asyncio.Transport
+        self.session: ImapSession
+        self.parser: p.CommandParser | None = None
+        self._input: bytes | bytearray | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._drained: asyncio.Future[None] | None = None
         self._idle_tag: str | None = None
+        self._idle_mailbox: int | None = None
         self._auth_tag: str | None = None
-        self._closing = False
+        self._is_woken = False
+        self._is_closing = False
+        self._is_eof = False
+        self._is_lost = False
+        self._is_reading_paused = False
+        self.last_active = listener.loop.time()
+
+    # --- asyncio.Protocol ------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Greet the client (after the handshake, on implicit TLS)."""
+        assert isinstance(transport, asyncio.Transport)
+        listener = self._listener
+        self.transport = transport
+        share_tls_read_buffer(transport, listener.tls_read_buffer)
+        peer = transport.get_extra_info("peername")
+        # One string per client address, not one per connection.
+        client = sys.intern(str(peer[0])) if isinstance(peer, tuple) else ""
+        self.session = ImapSession(
+            listener.context, self.send, client=client, is_tls=listener.is_tls
+        )
+        listener.connections.add(self)
+        caps = " ".join(self.session.capabilities()).encode()
+        transport.write(
+            wire.untagged_status(
+                "OK", "groupware IMAP4rev1 ready", wire.ResponseCode("CAPABILITY", caps)
+            )
+        )
+
+    def data_received(self, data: bytes) -> None:
+        """Keep the bytes; start a task unless one is running."""
+        self.last_active = self._listener.loop.time()
+        held = self._input
+        if held is None:
+            held = self._input = data
+        elif isinstance(held, bytearray):
+            held += data
+        else:
+            held = self._input = bytearray(held) + data
+        if self._task is None:
+            self._start()
+        elif len(held) > PAUSE_READING_BYTES and not self._is_reading_paused:
+            self._is_reading_paused = True
+            self.transport.pause_reading()
+
+    def eof_received(self) -> bool:
+        """The client is done sending: answer what it sent, then close."""
+        self._is_eof = True
+        if self._task is None:
+            self._start()
+        # As asyncio's StreamReaderProtocol: TLS cannot stay half-open.
+        return self.transport.get_extra_info("sslcontext") is None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Forget the connection; a running task fails at its next write."""
+        self._is_lost = True
+        self._wake_writer(ConnectionResetError("Connection lost"))
+        self._leave_idle()
+        if self._task is None:
+            self._forget()
+
+    def _forget(self) -> None:
+        """Lost, and no task left: release what the session shares."""
+        self.session.close()
+        self._listener.forget(self)
+
+    def pause_writing(self) -> None:
+        """The client reads slower than we write: :meth:`send` waits."""
+        if self._drained is None:
+            self._drained = self._listener.loop.create_future()
+
+    def resume_writing(self) -> None:
+        """The transport's buffer drained."""
+        self._wake_writer(None)
+
+    def _wake_writer(self, error: Exception | None) -> None:
+        waiter, self._drained = self._drained, None
+        if waiter is not None and not waiter.done():
+            if error is None:
+                waiter.set_result(None)
+            else:
+                waiter.set_exception(error)
+
+    # --- what the dispatcher, the listener and the session call ----------------------
+
+    @property
+    def is_working(self) -> bool:
+        """Whether a task runs for this connection (none while it waits for its client)."""
+        return self._task is not None
+
+    async def send(self, data: bytes) -> None:
+        """Write a response and apply back-pressure."""
+        if self._is_lost:
+            raise ConnectionResetError("Connection lost")
+        self.transport.write(data)
+        if self._drained is not None:
+            await self._drained
+
+    def wake(self) -> None:
+        """The mailbox this connection is IDLE on changed."""
+        self._is_woken = True
+        if self._task is None and not self._is_lost:
+            self._start()
+
+    def shared_refresh_point(self) -> RefreshFrom | None:
+        """Where this connection's view stands, if in IDLE, idle and able to share a read."""
+        if self._task is not None or self._is_lost or self._idle_tag is None:
+            return None
+        return self.session.refresh_point()
+
+    def take_refresh(self, point: RefreshFrom, changes: Changes) -> bool:
+        """Apply ``changes``, read at ``point``, and write the responses.
+
+        Returns:
+            Whether they were taken: False when the view moved on meanwhile (or the
+            connection is busy), and the connection then refreshes by itself.
+        """
+        current = self.shared_refresh_point()
+        if current is None or current.key != point.key:
+            self.wake()
+            return False
+        lines = self.session.apply_refresh(changes)
+        if lines:
+            self.transport.write(lines)
+        self.last_active = self._listener.loop.time()  # as when woken (see expire)
+        return True
+
+    def expire(self, now: float) -> None:
+        """Say BYE and close when silent for too long (and not working)."""
+        if self._task is not None or self._is_lost or self._is_closing:
+            return
+        limit = AUTO_LOGOUT_SECONDS if self.session.person else PRE_AUTH_TIMEOUT_SECONDS
+        if now - self.last_active > limit:
+            self.transport.write(wire.untagged_status("BYE", "Autologout: idle for too long"))
+            self._close()
+
+    def shutdown(self) -> asyncio.Task[None] | None:
+        """The service stops: cancel the task (returned, to be awaited), close."""
+        task = self._task
+        if task is not None:
+            task.cancel()
+        self._close()
+        return task
+
+    # --- the task ----------------------------------------------------------------------
+
+    def _start(self) -> None:
+        task = self._listener.loop.create_task(self._work())
+        task.add_done_callback(self._work_done)
+        self._task = task
+
+    def _work_done(self, task: asyncio.Task[None]) -> None:
+        # A task cancelled before its first step never ran _work's ``finally``.
+        if self._task is task:
+            self._task = None
+            if self._is_lost:
+                self._forget()
+
+    async def _work(self) -> None:
+        try:
+            await self._serve()
+        except (ConnectionError, ssl.SSLError):
+            self._close()
+        except asyncio.CancelledError:
+            self._close()
+            raise
+        except Exception:  # noqa: BLE001 - boundary: log and drop this connection only
+            log.exception("imap.connection.failed client=%s", self.session.client)
+            self._close()
+        finally:
+            self._task = None
+            self.last_active = self._listener.loop.time()
+            if self._is_lost:
+                self._forget()
+            else:
+                self._hibernate()
+
+    async def _serve(self) -> None:
+        session = self.session
+        while not (self._is_closing or session.logged_out):
+            if self._is_woken:
+                self._is_woken = False
+                if self._idle_tag is not None and session.selected is not None:
+                    await session.refresh(allow_expunge=True)
+                continue
+            data = self._take_input()
+            if data is None:
+                if self._is_eof:
+                    break
+                return
+            parser = self._parser()
+            events = parser.feed(bytes(data) if isinstance(data, bytearray) else data)
+            if not events:
+                # Part of a command, and nothing to answer that would carry our ACK:
+                # the client may hold the rest until it comes (see _quick_ack).
+                self._quick_ack()
+            while events:
+                for event in events:
+                    await self._handle(event)
+                    if session.logged_out or self._is_closing:
+                        self._close()
+                        return
+                events = parser.feed(b"") if parser.has_pending_input else []
+        self._close()
+
+    def _take_input(self) -> bytes | bytearray | None:
+        data, self._input = self._input, None
+        if self._is_reading_paused:
+            self._is_reading_paused = False
+            self.transport.resume_reading()
+        return data
+
+    def _parser(self) -> p.CommandParser:
+        parser = self.parser
+        if parser is None:
+            max_literal = self._listener.max_literal_bytes
+            parser = p.CommandParser(
+                max_literal_bytes=max_literal, max_command_bytes=max_literal + 64 * 1024
+            )
+            parser.utf8_accept = self.session.utf8
+            if self._idle_tag is not None:
+                parser.expect_raw_line()  # dropped in IDLE (see _hibernate)
+            self.parser = parser
+        return parser
+
+    def _hibernate(self) -> None:
+        """In IDLE with nothing buffered, the parser holds only "a raw line comes next"."""
+        parser = self.parser
+        if (
+            self._idle_tag is not None
+            and parser is not None
+            and not parser.has_pending_input
+            and self._input is None
+        ):
+            self.parser = None
+
+    def _close(self) -> None:
+        if not self._is_closing:
+            self._is_closing = True
+            self._leave_idle()
+            self.transport.close()
 
     def _quick_ack(self) -> None:
         """ACK what was received at once (Linux ``TCP_QUICKACK``).
@@ -100,93 +485,12 @@ class Connection:
         imapclient a command line and its CRLF); with Nagle on their side and delayed
         ACKs on ours, the CRLF would wait ~40 ms for our ACK, on every APPEND.
         """
-        sock = self.writer.get_extra_info("socket")
+        sock = self.transport.get_extra_info("socket")
         if sock is not None and hasattr(socket, "TCP_QUICKACK"):
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
 
-    async def send(self, data: bytes) -> None:
-        """Write a response and apply back-pressure."""
-        self.writer.write(data)
-        await self.writer.drain()
-
-    async def run(self) -> None:
-        """Serve the connection until LOGOUT, timeout or disconnect."""
-        try:
-            caps = " ".join(self.session.capabilities()).encode()
-            await self.send(
-                wire.untagged_status(
-                    "OK", "groupware IMAP4rev1 ready", wire.ResponseCode("CAPABILITY", caps)
-                )
-            )
-            await self._loop()
-        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
-            pass
-        except Exception:  # noqa: BLE001 - boundary: log and drop this connection only
-            log.exception("imap.connection.failed client=%s", self.session.client)
-        finally:
-            await self._close()
-
-    async def _read(self) -> bytes:
-        timeout = AUTO_LOGOUT_SECONDS if self.session.person else PRE_AUTH_TIMEOUT_SECONDS
-        if self._idle_tag is None:
-            return await asyncio.wait_for(self.reader.read(READ_BYTES), timeout)
-        return await self._read_while_idle(timeout)
-
-    async def _read_while_idle(self, limit_seconds: float) -> bytes:
-        person = self.session.person
-        assert person is not None
-        woken = asyncio.Event()
-        unregister = self.dispatcher.register(person.id, woken)
-        read = asyncio.ensure_future(self.reader.read(READ_BYTES))
-        try:
-            # A change between IDLE's first refresh and the registration above woke
-            # nobody: look once more now that every later change sets ``woken``.
-            if self.session.selected is not None:
-                await self.session.refresh(allow_expunge=True)
-            while True:
-                wait = asyncio.ensure_future(woken.wait())
-                done, _pending = await asyncio.wait(
-                    {read, wait}, timeout=limit_seconds, return_when=asyncio.FIRST_COMPLETED
-                )
-                if not done:
-                    wait.cancel()
-                    raise TimeoutError
-                if wait in done:
-                    woken.clear()
-                    if self.session.selected is not None:
-                        await self.session.refresh(allow_expunge=True)
-                else:
-                    wait.cancel()
-                if read in done:
-                    return read.result()
-        finally:
-            unregister()
-            if not read.done():
-                read.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await read
-
-    async def _loop(self) -> None:
-        while not self.session.logged_out and not self._closing:
-            try:
-                data = await self._read()
-            except TimeoutError:
-                await self.send(wire.untagged_status("BYE", "Autologout: idle for too long"))
-                return
-            if not data:
-                return
-            events = self.parser.feed(data)
-            if not events:
-                # Part of a command, and nothing to answer that would carry our ACK:
-                # the client may hold the rest until it comes (see _quick_ack).
-                self._quick_ack()
-            while events:
-                for event in events:
-                    await self._handle(event)
-                    if self.session.logged_out or self._closing:
-                        return
-                events = self.parser.feed(b"") if self.parser.has_pending_input else []
+    # --- events and the commands the transport handles ---------------------------------
 
     async def _handle(self, event: p.ParserEvent) -> None:
         if isinstance(event, p.CommandReady):
@@ -203,19 +507,12 @@ class Connection:
                 await self.send(wire.tagged(event.tag, event.status, event.reason, event.code))
         elif isinstance(event, p.ConnectionMustClose):
             await self.send(wire.untagged_status("BYE", event.reason))
-            self._closing = True
+            self._close()
 
     async def _command(self, command: c.Command) -> None:
         session = self.session
         if isinstance(command, c.Idle):
-            if session.person is None:
-                await self.send(wire.tagged(command.tag, "BAD", "Authenticate first"))
-                return
-            if session.selected is not None:
-                await session.refresh(allow_expunge=True)
-            self._idle_tag = command.tag
-            await self.send(wire.continuation("idling"))
-            self.parser.expect_raw_line()
+            await self._idle(command)
             return
         if isinstance(command, c.Starttls):
             await self._starttls(command)
@@ -224,12 +521,37 @@ class Connection:
             await self._authenticate(command)
             return
         await session.execute(command)
-        if isinstance(command, c.Enable):
+        if isinstance(command, c.Enable) and self.parser is not None:
             self.parser.utf8_accept = session.utf8
+
+    async def _idle(self, command: c.Idle) -> None:
+        session = self.session
+        if session.person is None:
+            await self.send(wire.tagged(command.tag, "BAD", "Authenticate first"))
+            return
+        self._idle_tag = command.tag
+        selected = session.selected
+        if selected is not None and not self._is_lost:
+            # Registered before the refresh: a change after it wakes us, one before it
+            # is in what it reads.
+            self._idle_mailbox = selected.mailbox_id
+            self._listener.dispatcher.register(self._idle_mailbox, self)
+            self._is_woken = False
+            await session.refresh(allow_expunge=True)
+        await self.send(wire.continuation("idling"))
+        assert self.parser is not None
+        self.parser.expect_raw_line()
+
+    def _leave_idle(self) -> None:
+        if self._idle_mailbox is not None:
+            self._listener.dispatcher.unregister(self._idle_mailbox, self)
+            self._idle_mailbox = None
 
     async def _raw_line(self, line: bytes) -> None:
         if self._idle_tag is not None:
             tag, self._idle_tag = self._idle_tag, None
+            self._leave_idle()
+            self._is_woken = False
             if line.strip().upper() == b"DONE":
                 await self.session.finish(tag, "IDLE terminated")
             else:
@@ -247,7 +569,8 @@ class Connection:
             await self.session.authenticate_plain(tag, response)
 
     async def _starttls(self, command: c.Starttls) -> None:
-        if self.session.is_tls or self.tls is None:
+        tls = self._listener.starttls
+        if self.session.is_tls or tls is None:
             await self.send(wire.tagged(command.tag, "BAD", "TLS is already active or unavailable"))
             return
         if self.session.person is not None:
@@ -255,8 +578,13 @@ class Connection:
             return
         await self.send(wire.tagged(command.tag, "OK", "Begin TLS negotiation now"))
         # RFC 3501 §6.2.1: nothing sent in the clear after STARTTLS is trusted.
+        assert self.parser is not None
         self.parser.discard_pending_input()
-        await self.writer.start_tls(self.tls)
+        self._take_input()
+        transport = await self._listener.loop.start_tls(self.transport, self, tls, server_side=True)
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        share_tls_read_buffer(transport, self._listener.tls_read_buffer)
         self.session.is_tls = True
 
     async def _authenticate(self, command: c.Authenticate) -> None:
@@ -275,9 +603,5 @@ class Connection:
             return
         self._auth_tag = command.tag
         await self.send(b"+ \r\n")
+        assert self.parser is not None
         self.parser.expect_raw_line()
-
-    async def _close(self) -> None:
-        with contextlib.suppress(Exception):
-            self.writer.close()
-            await asyncio.wait_for(self.writer.wait_closed(), timeout=5)

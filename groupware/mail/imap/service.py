@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from contextlib import AsyncExitStack
 
@@ -13,7 +14,13 @@ from groupware.config import Listen
 from groupware.core.events import EventBus
 from groupware.core.services import Core
 from groupware.errors import ConfigError
-from groupware.mail.imap.server import ChangeDispatcher, Connection
+from groupware.mail.imap.server import (
+    SWEEP_SECONDS,
+    TLS_READ_BUFFER_BYTES,
+    ChangeDispatcher,
+    Connection,
+    Listener,
+)
 from groupware.mail.imap.session import ImapContext
 from groupware.mail.smtp import tls_context
 from groupware.mail.store import MailStore
@@ -22,66 +29,65 @@ log = logging.getLogger(__name__)
 
 
 class ImapService:
-    """Accepts IMAP connections; one coroutine each."""
+    """Accepts IMAP connections; one protocol object each (see ``imap.server``)."""
 
-    def __init__(self, core: Core, events: EventBus) -> None:
+    def __init__(self, core: Core, events: EventBus, *, require_tls: bool = True) -> None:
+        """Build the service over ``core``'s database and mail folder.
+
+        Args:
+            core: the shared core services.
+            events: the bus that carries ``MailboxChanged`` to IDLE sessions.
+            require_tls: refuse LOGIN and AUTHENTICATE in clear. Only
+                ``bench/imap_idle_memory.py`` turns it off, to measure a connection
+                without TLS on loopback; the configuration has no such switch.
+        """
         self.core = core
         self.events = events
+        self.require_tls = require_tls
         config = core.config
         self.store = MailStore(core.engine, config.data_dir / "mail", events)
         self.addresses: dict[str, tuple[str, int]] = {}
-        self._connections: set[asyncio.Task[None]] = set()
+        self._listeners: list[Listener] = []
+
+    @property
+    def connections(self) -> list[Connection]:
+        """The connections open now, on every listener."""
+        return [connection for listener in self._listeners for connection in listener.connections]
 
     async def start(self, stack: AsyncExitStack) -> None:
         """Bind the IMAP listeners."""
         config = self.core.config
         tls = tls_context(config)
-        dispatcher = ChangeDispatcher(self.events, asyncio.get_running_loop())
-        stack.callback(dispatcher.close)
+        loop = asyncio.get_running_loop()
+        dispatcher = ChangeDispatcher(self.events, loop, self.store)
+        stack.push_async_callback(dispatcher.close)
         context = ImapContext(
             store=self.store,
             directory=self.core.directory,
             authenticator=self.core.authenticator,
             hostname=config.smtp.hostname or f"mail.{config.server.domain}",
-            has_tls=True,
+            has_tls=self.require_tls,
         )
-        max_literal = config.smtp.max_message_bytes
+        # One for every TLS connection (see share_tls_read_buffer).
+        tls_read_buffer = memoryview(bytearray(TLS_READ_BUFFER_BYTES))
         plans = [("imap", listen, False) for listen in config.imap.listen]
         plans += [("imaps", listen, True) for listen in config.imap.tls_listen]
         for name, listen, implicit in plans:
-
-            async def serve(
-                reader: asyncio.StreamReader,
-                writer: asyncio.StreamWriter,
-                implicit: bool = implicit,
-            ) -> None:
-                task = asyncio.current_task()
-                assert task is not None
-                self._connections.add(task)
-                try:
-                    connection = Connection(
-                        context,
-                        dispatcher,
-                        reader,
-                        writer,
-                        tls=None if implicit else tls,
-                        is_tls=implicit,
-                        max_literal_bytes=max_literal,
-                    )
-                    await connection.run()
-                except asyncio.CancelledError:
-                    # Shutdown: asyncio's stream callback would log a cancelled task.
-                    pass
-                finally:
-                    self._connections.discard(task)
-
+            listener = Listener(
+                context=context,
+                dispatcher=dispatcher,
+                loop=loop,
+                starttls=None if implicit else tls,
+                is_tls=implicit,
+                max_literal_bytes=config.smtp.max_message_bytes,
+                tls_read_buffer=tls_read_buffer,
+            )
             try:
-                server = await asyncio.start_server(
-                    serve,
+                server = await loop.create_server(
+                    functools.partial(Connection, listener),
                     listen.host,
                     listen.port,
                     ssl=tls if implicit else None,
-                    limit=256 * 1024,
                 )
             except OSError as exc:
                 key = "imap.tls_listen" if implicit else "imap.listen"
@@ -89,15 +95,27 @@ class ImapService:
             host, port = server.sockets[0].getsockname()[:2]
             label = name if name not in self.addresses else f"{name}{len(self.addresses)}"
             self.addresses[label] = (host, port)
-            stack.push_async_callback(self._close, server)
+            self._listeners.append(listener)
+            stack.push_async_callback(self._close, server, listener)
             log.info("listener.started service=%s address=%s", label, Listen(host, port))
+        sweeper = asyncio.create_task(self._expire_idle())
+        stack.push_async_callback(_cancel, sweeper)
 
-    async def _close(self, server: asyncio.base_events.Server) -> None:
+    async def _expire_idle(self) -> None:
+        """Time out silent connections: one pass over all, every few seconds."""
+        while True:
+            await asyncio.sleep(SWEEP_SECONDS)
+            for listener in self._listeners:
+                listener.expire_idle()
+
+    async def _close(self, server: asyncio.base_events.Server, listener: Listener) -> None:
         server.close()
-        for task in list(self._connections):
-            task.cancel()
-        for task in list(self._connections):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await listener.close_all()
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(server.wait_closed(), timeout=5)
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

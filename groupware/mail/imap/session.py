@@ -21,7 +21,7 @@ import bisect
 import logging
 import re
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from groupware.core.auth import Authenticator, AuthResult, Outcome
@@ -72,6 +72,43 @@ _BATCH_FROM_INDEX: Final = 2000
 _BATCH_READING_FILES: Final = 100
 
 
+class SharedPersons:
+    """One :class:`Person` object for all the sessions of a person.
+
+    Each login reads the person anew; kept by every session, that would be a kilobyte
+    per connection (DESIGN.md §10). Sessions take the shared object while it is equal
+    to what their login read; a newer one replaces it for the logins after.
+    """
+
+    __slots__ = ("_held",)
+
+    def __init__(self) -> None:
+        """Nobody logged in yet."""
+        self._held: dict[int, tuple[Person, int]] = {}  # id -> (person, sessions)
+
+    def share(self, person: Person) -> Person:
+        """The object to keep for ``person``; :meth:`release` it at the end."""
+        held = self._held.get(person.id)
+        if held is None:
+            self._held[person.id] = (person, 1)
+            return person
+        shared, count = held
+        if shared != person:
+            shared = person
+        self._held[person.id] = (shared, count + 1)
+        return shared
+
+    def release(self, person: Person) -> None:
+        """A session of ``person`` ended."""
+        held = self._held.get(person.id)
+        if held is None:
+            return
+        if held[1] <= 1:
+            del self._held[person.id]
+        else:
+            self._held[person.id] = (held[0], held[1] - 1)
+
+
 @dataclass(frozen=True, slots=True)
 class ImapContext:
     """Shared by every session."""
@@ -81,6 +118,7 @@ class ImapContext:
     authenticator: Authenticator
     hostname: str
     has_tls: bool
+    persons: SharedPersons = field(default_factory=SharedPersons)
 
 
 class CommandError(Exception):
@@ -125,6 +163,19 @@ def _canonical_pattern(pattern: str) -> str:
 class ImapSession:
     """One client connection's IMAP state and command handlers."""
 
+    __slots__ = (
+        "client",
+        "condstore",
+        "context",
+        "is_tls",
+        "logged_out",
+        "person",
+        "qresync",
+        "selected",
+        "send",
+        "utf8",
+    )
+
     def __init__(self, context: ImapContext, send: Send, *, client: str, is_tls: bool) -> None:
         self.context = context
         self.send = send
@@ -136,6 +187,11 @@ class ImapSession:
         self.qresync = False
         self.utf8 = False
         self.logged_out = False
+
+    def close(self) -> None:
+        """The connection is gone."""
+        if self.person is not None:
+            self.context.persons.release(self.person)
 
     # --- helpers -------------------------------------------------------------------
 
@@ -231,7 +287,7 @@ class ImapSession:
             code: its response code.
             expunge: EXPUNGE responses may be sent (RFC 3501 §7.4.1).
             changes: the refresh, when the command's worker call read it already
-                (one thread hop less): see :class:`_RefreshFrom`.
+                (one thread hop less): see :class:`RefreshFrom`.
         """
         if self.selected is not None:
             if changes is None:
@@ -347,7 +403,7 @@ class ImapSession:
         if not result.is_ok or result.person is None:
             await self._tagged(tag, "NO", "Wrong login or password", "AUTHENTICATIONFAILED")
             return
-        self.person = result.person
+        self.person = self.context.persons.share(result.person)
         await self._run(self.store.ensure_mailboxes, result.person)
         code = wire.ResponseCode("CAPABILITY", " ".join(self.capabilities()).encode())
         await self._tagged(tag, "OK", "Logged in", code)
@@ -390,10 +446,11 @@ class ImapSession:
         if view is None:
             raise _no(f"No such mailbox: {command.mailbox}", "NONEXISTENT")
         mailbox = view.mailbox
-        selected = SelectedMailbox(mailbox=mailbox, is_read_only=read_only)
+        selected = SelectedMailbox.of(mailbox, is_read_only=read_only)
         selected.uids.extend(view.uids)
         selected.modseq = view.known_modseq
-        selected.recent = set(view.recent)
+        if view.recent:
+            selected.recent = view.recent
         keywords = sorted(view.keywords)
         permanent = wire.flag_list([] if read_only else [*PERMANENT_FLAGS[:-1], *keywords, "\\*"])
         lines = [
@@ -432,12 +489,12 @@ class ImapSession:
 
     async def _qresync(self, selected: SelectedMailbox, params: c.QresyncParams) -> None:
         """RFC 7162 §3.2.5: VANISHED (EARLIER) and changed flags since the client's modseq."""
-        if params.uid_validity != selected.mailbox.uidvalidity:
+        if params.uid_validity != selected.uidvalidity:
             return
         largest = selected.largest_uid or 1
         known = params.known_uids
         expunged = await self._run(
-            self.store.expunged_since, selected.mailbox.id, params.known_modseq
+            self.store.expunged_since, selected.mailbox_id, params.known_modseq
         )
         if known is not None:
             expunged = [
@@ -452,7 +509,7 @@ class ImapSession:
                 )
             )
         rows = await self._run(
-            self.store.rows, selected.mailbox.id, selected.uids[:], ("flags", "modseq")
+            self.store.rows, selected.mailbox_id, selected.uids[:], ("flags", "modseq")
         )
         for row in rows:
             seq = selected.seq_of(row.uid)
@@ -483,7 +540,7 @@ class ImapSession:
 
     async def do_delete(self, command: c.Delete) -> None:
         mailbox = await self._mailbox(command.mailbox)
-        if self.selected is not None and self.selected.mailbox.id == mailbox.id:
+        if self.selected is not None and self.selected.mailbox_id == mailbox.id:
             self.selected = None
         try:
             await self._run(self.store.delete_mailbox, self._person().id, mailbox.name)
@@ -613,15 +670,15 @@ class ImapSession:
             self._person(),
             command.mailbox,
             command.messages,
-            None if selected is None else _RefreshFrom.of(selected),
+            None if selected is None else RefreshFrom.of(selected),
         )
         if (
             selected is not None
             and not selected.is_read_only
-            and outcome.mailbox_id == selected.mailbox.id
+            and outcome.mailbox_id == selected.mailbox_id
         ):
             # Stored with \Recent already this session's (see MailStore.append).
-            selected.recent.update(outcome.uids)
+            selected.add_recent(outcome.uids)
         if not outcome.has_mailbox:
             raise _no(f"No such mailbox: {command.mailbox}", "TRYCREATE")
         if outcome.failure == "empty":
@@ -669,11 +726,31 @@ class ImapSession:
     async def refresh(self, *, allow_expunge: bool) -> None:
         """Tell the client what changed in the selected mailbox since it last heard."""
         selected = self._selected()
-        changes = await self._run(_RefreshFrom.of(selected).read, self.store)
+        changes = await self._run(RefreshFrom.of(selected).read, self.store)
         update = selected.apply(changes, allow_expunge=allow_expunge)
         await self._send_update(update)
 
+    def refresh_point(self) -> RefreshFrom | None:
+        """Where the selected view stands, for a refresh read once for many sessions.
+
+        None without a selected mailbox, or when the view has changes of its own to
+        leave out (those are read alone).
+        """
+        selected = self.selected
+        if selected is None or selected.reported:
+            return None
+        return RefreshFrom.of(selected)
+
+    def apply_refresh(self, changes: Changes) -> bytes:
+        """Fold changes read at :meth:`refresh_point` into the view; what to send."""
+        return self._update_lines(self._selected().apply(changes, allow_expunge=True))
+
     async def _send_update(self, update: Update) -> None:
+        lines = self._update_lines(update)
+        if lines:
+            await self.send(lines)
+
+    def _update_lines(self, update: Update) -> bytes:
         lines: list[bytes] = []
         if update.expunged_uids:
             if self.qresync:
@@ -696,8 +773,7 @@ class ImapSession:
             )
             for seq, message in update.flag_changes
         )
-        if lines:
-            await self.send(b"".join(lines))
+        return b"".join(lines)
 
     def _flags_response(
         self, seq: int, message: IndexRow, *, with_uid: bool, with_modseq: bool
@@ -716,7 +792,7 @@ class ImapSession:
         """``[(seq, uid)]`` named by a set; UID sets skip UIDs that do not exist."""
         selected = self._selected()
         if sequence_set.is_saved:
-            saved = set(selected.saved)
+            saved = set(selected.saved or ())
             return [(seq, u) for seq, u in enumerate(selected.uids, 1) if u in saved]
         if uid:
             if not selected.count:
@@ -751,7 +827,7 @@ class ImapSession:
         selected = self._selected()
         self.selected = None
         if not selected.is_read_only:
-            await self._run(self.store.expunge, selected.mailbox.id, None)
+            await self._run(self.store.expunge, selected.mailbox_id, None)
         await self._tagged(command.tag, "OK", "CLOSE completed")
 
     async def do_unselect(self, command: c.Unselect) -> None:
@@ -765,7 +841,7 @@ class ImapSession:
         uids = None
         if command.uid_set is not None:
             uids = [u for _s, u in self._resolve(command.uid_set, uid=True)]
-        await self._run(self.store.expunge, selected.mailbox.id, uids)
+        await self._run(self.store.expunge, selected.mailbox_id, uids)
         await self.finish(command.tag, "EXPUNGE completed")
 
     # --- search and sort -------------------------------------------------------------
@@ -777,13 +853,13 @@ class ImapSession:
         selected = self._selected()
         searcher = Searcher(
             self.store,
-            selected.mailbox.id,
+            selected.mailbox_id,
             # A copy of the view: the worker thread reads it while the loop runs on.
             selected.uids[:],
             saved=selected.saved,
-            recent_uids=frozenset(selected.recent),
+            recent_uids=selected.recent,
         )
-        then = _RefreshFrom.of(selected)
+        then = RefreshFrom.of(selected)
 
         def search() -> tuple[list[Candidate], Changes]:
             return searcher.run(key, fields), then.read(self.store)
@@ -850,7 +926,7 @@ class ImapSession:
             self.condstore = True
         if command.vanished and command.changed_since is not None:
             expunged = await self._run(
-                self.store.expunged_since, selected.mailbox.id, command.changed_since
+                self.store.expunged_since, selected.mailbox_id, command.changed_since
             )
             wanted = command.sequence_set.intervals(max([selected.largest_uid, *expunged, 1]))
             gone = [u for u in expunged if any(lo <= u <= hi for lo, hi in wanted)]
@@ -876,7 +952,7 @@ class ImapSession:
         fields = plan.fields()
         if command.changed_since is not None:
             fields.add("modseq")
-        mailbox_id = selected.mailbox.id
+        mailbox_id = selected.mailbox_id
         rows: dict[int, IndexRow] | None = None
         if sets_seen:
             # \Seen set on all of them first, under one MODSEQ, then reported as FLAGS.
@@ -888,7 +964,7 @@ class ImapSession:
                     self.store.store_flags, mailbox_id, unseen, "add", ["\\Seen"]
                 )
                 # Reported in this FETCH's FLAGS: not again after it.
-                selected.reported.update({uid: modseq for uid, _flags, modseq in changed})
+                selected.note_reported(changed)
                 fresh = await self._run(self.store.rows, mailbox_id, unseen, ("flags", "modseq"))
                 for row in fresh:
                     rows[row.uid].flags = row.flags
@@ -912,7 +988,7 @@ class ImapSession:
                 fields,
                 command.changed_since,
                 selected.recent,
-                _RefreshFrom.of(selected),
+                RefreshFrom.of(selected),
             )
             if chunk:
                 await self.send(chunk)
@@ -933,11 +1009,11 @@ class ImapSession:
         changed, failed, rows, changes = await self._run(
             _store_then,
             self.store,
-            selected.mailbox.id,
+            selected.mailbox_id,
             uids,
             command,
             not command.silent or self.condstore,
-            _RefreshFrom.of(selected),
+            RefreshFrom.of(selected),
         )
         if rows is not None:
             infos = {row.uid: row for row in rows}
@@ -971,7 +1047,7 @@ class ImapSession:
         # Our own changes are known to the client (reported above, or assumed with
         # .SILENT): the next refresh must not repeat them. The view's modseq stays put,
         # or other sessions' changes below our new modseq would be skipped.
-        selected.reported.update({uid: modseq for uid, _flags, modseq in changed})
+        selected.note_reported(changed)
         await self.finish(command.tag, "STORE completed", code, expunge=False, changes=changes)
 
     async def _target(self, name: str) -> Mailbox:
@@ -986,7 +1062,7 @@ class ImapSession:
         target = await self._target(command.mailbox)
         try:
             uidvalidity, pairs = await self._run(
-                self.store.copy, selected.mailbox.id, [u for _s, u in targets], target.id
+                self.store.copy, selected.mailbox_id, [u for _s, u in targets], target.id
             )
         except QuotaExceededError as error:
             raise _no("Quota exceeded", "OVERQUOTA") from error
@@ -1001,7 +1077,7 @@ class ImapSession:
         target = await self._target(command.mailbox)
         try:
             uidvalidity, pairs = await self._run(
-                self.store.move, selected.mailbox.id, [u for _s, u in targets], target.id
+                self.store.move, selected.mailbox_id, [u for _s, u in targets], target.id
             )
         except QuotaExceededError as error:
             raise _no("Quota exceeded", "OVERQUOTA") from error
@@ -1012,24 +1088,29 @@ class ImapSession:
 
 
 @dataclass(frozen=True, slots=True)
-class _RefreshFrom:
+class RefreshFrom:
     """Where a selected view stands, for a refresh computed in a worker thread."""
 
     mailbox_id: int
     modseq: int
     largest_uid: int
     take_recent: bool
-    announced: dict[int, int]  # the view's ``reported``, read by the worker only
+    announced: Mapping[int, int]  # the view's ``reported``, read by the worker only
 
     @classmethod
-    def of(cls, selected: SelectedMailbox) -> _RefreshFrom:
+    def of(cls, selected: SelectedMailbox) -> RefreshFrom:
         return cls(
-            selected.mailbox.id,
+            selected.mailbox_id,
             selected.modseq,
             selected.largest_uid,
             not selected.is_read_only,
             selected.reported,
         )
+
+    @property
+    def key(self) -> tuple[int, int, int, bool]:
+        """Views with equal keys and nothing ``announced`` get the same changes."""
+        return (self.mailbox_id, self.modseq, self.largest_uid, self.take_recent)
 
     def read(self, store: MailStore, also_announced: Mapping[int, int] | None = None) -> Changes:
         """The changes to fold into the view (blocking); ``also_announced`` the command's."""
@@ -1057,7 +1138,7 @@ def _append_messages(
     person: Person,
     mailbox_name: str,
     messages: Sequence[c.AppendMessage],
-    refresh: _RefreshFrom | None,
+    refresh: RefreshFrom | None,
 ) -> _Appended:
     """APPEND's work, blocking: each message (the store reads the quota), then the refresh."""
     if not messages or not messages[0].data:
@@ -1107,7 +1188,7 @@ def _store_then(
     uids: list[int],
     command: c.Store,
     with_rows: bool,
-    then: _RefreshFrom,
+    then: RefreshFrom,
 ) -> tuple[list[tuple[int, frozenset[str], int]], list[int], list[IndexRow] | None, Changes]:
     """STORE's work, blocking: the change, the rows to answer with, the refresh after."""
     changed, failed = store.store_flags(
@@ -1128,7 +1209,7 @@ def _fetch_batch(
     fields: set[str],
     changed_since: int | None,
     recent: Collection[int],
-    then: _RefreshFrom,
+    then: RefreshFrom,
 ) -> tuple[bytes, int, fetch_data.FetchError | None, Changes | None]:
     """The responses from ``targets[start]`` on (see ``fetch.render``); blocking.
 
@@ -1245,4 +1326,12 @@ def _sort_key(key: c.SortKey) -> Callable[[Candidate], Any]:
     return lambda m: _display(m.envelope.get("to"))
 
 
-__all__ = ["CommandError", "ImapContext", "ImapSession", "Section", "SectionText"]
+__all__ = [
+    "CommandError",
+    "ImapContext",
+    "ImapSession",
+    "Section",
+    "SectionText",
+    "RefreshFrom",
+    "SharedPersons",
+]
