@@ -313,6 +313,14 @@ class AuthConfig:
         "Successful verifications are remembered this long (0 disables the cache).",
         default=300,
     )
+    second_factor_roles: tuple[str, ...] = _doc(
+        'Roles (as in the HR file, e.g. "Chef d\'établissement") that must turn on '
+        "two-factor authentication at their next sign-in.",
+        default=(),
+    )
+    second_factor_for_admins: bool = _doc(
+        "Administrators must turn on two-factor authentication.", default=False
+    )
 
     def __post_init__(self) -> None:
         if self.max_failures_count < 1:

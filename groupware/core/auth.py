@@ -12,7 +12,9 @@ Order of a login, the same everywhere:
    (``core.app_passwords``) first; then the in-memory cache of recent successes, then
    argon2id (or, for an account still on its first login, the NUMEN's keyed hash);
 4. status: a disabled account is refused; a "must change" account is refused on
-   every protocol but the portal, which forces the change;
+   every protocol but the portal, which forces the change; an account with
+   two-factor authentication is refused its password on every protocol but the
+   portal (which then asks for a code): devices use app passwords;
 5. the outcome goes to the audit log.
 
 Blocking (database, argon2, the throttling delay): async callers use
@@ -40,6 +42,7 @@ from groupware.core.app_passwords import AppPasswords
 from groupware.core.audit import Audit, Clock, utc_now
 from groupware.core.db import login_failures
 from groupware.core.directory import Directory, Person
+from groupware.core.second_factor import SecondFactor
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +65,7 @@ class Outcome(enum.Enum):
     MUST_CHANGE_PASSWORD = "must_change_password"  # noqa: S105 - an outcome name
     DISABLED = "disabled"
     THROTTLED = "throttled"
+    APP_PASSWORD_REQUIRED = "app_password_required"  # noqa: S105 - an outcome name
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +80,12 @@ class AuthResult:
         """True only for a complete, usable login."""
         return self.outcome is Outcome.OK
 
+
+#: What a mail or DAV client is told when the account uses two-factor authentication.
+APP_PASSWORD_MESSAGE = (
+    "This account uses two-factor authentication: make an app password for this "  # noqa: S105
+    "device in the web portal (Devices) and use it instead of your password."
+)
 
 #: What a protocol client is told when the account must first visit the portal.
 MUST_CHANGE_MESSAGE = (
@@ -97,9 +107,11 @@ class Authenticator:
         clock: Clock = utc_now,
         sleep: Callable[[float], None] = time.sleep,
         app_passwords: AppPasswords | None = None,
+        second_factor: SecondFactor | None = None,
     ) -> None:
         self._directory = directory
         self._app_passwords = app_passwords
+        self._second_factor = second_factor
         self._engine = engine
         self._config = config
         self._audit = audit
@@ -169,6 +181,8 @@ class Authenticator:
             outcome = Outcome.DISABLED
         elif person.must_change_password and protocol != PORTAL:
             outcome = Outcome.MUST_CHANGE_PASSWORD
+        elif device is None and protocol != PORTAL and self._requires_app_password(person):
+            outcome = Outcome.APP_PASSWORD_REQUIRED
         else:
             outcome = Outcome.OK
         self._audit.record(
@@ -233,6 +247,52 @@ class Authenticator:
             detail="acting_for",
         )
         return AuthResult(outcome, person)
+
+    def check_second_factor(self, person: Person, code: str, *, client: str) -> Outcome:
+        """A code after the password at the portal, under the same throttling and audit."""
+        client = client[:64]
+        if self._second_factor is None:
+            return Outcome.BAD_CREDENTIALS
+        if self._failures(person.login, client) >= self._config.max_failures_count:
+            self._audit.record(
+                "login.throttled",
+                actor=person.login,
+                subject=person.login,
+                protocol=PORTAL,
+                client=client,
+                outcome="refused",
+                detail="second_factor",
+            )
+            return Outcome.THROTTLED
+        if self._second_factor.verify(person, code, client=client):
+            self._clear_failures(person.login, client)
+            self._audit.record(
+                "login.second_factor",
+                actor=person.login,
+                subject=person.login,
+                protocol=PORTAL,
+                client=client,
+            )
+            return Outcome.OK
+        self._count_failure(person.login, client)
+        self._audit.record(
+            "login.failed",
+            actor=person.login,
+            subject=person.login,
+            protocol=PORTAL,
+            client=client,
+            outcome="refused",
+            detail="second_factor",
+        )
+        return Outcome.BAD_CREDENTIALS
+
+    def needs_second_factor(self, person: Person) -> bool:
+        """Whether the portal must ask ``person`` for a code after the password."""
+        return self._requires_app_password(person)
+
+    def _requires_app_password(self, person: Person) -> bool:
+        """With two-factor authentication on, a password alone opens only the portal."""
+        return self._second_factor is not None and self._second_factor.is_enabled(person)
 
     def forget(self, person_id: int) -> None:
         """Drop cached verifications of one person (credential changes do it implicitly)."""

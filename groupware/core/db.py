@@ -11,6 +11,7 @@ every table belongs to one core module that owns its rows:
 - ``directory_revision``, ``directory_changes``: ``core.directory_log``
 - ``dav_shares``, ``dav_share_views``, ``freebusy_policies``: ``core.sharing``
 - ``app_passwords``: ``core.app_passwords``
+- ``second_factors``, ``recovery_codes``: ``core.second_factor``
 """
 
 from __future__ import annotations
@@ -187,6 +188,27 @@ app_passwords = Table(
     Column("last_used_at", DateTime(timezone=True), nullable=True),
     Column("last_used_protocol", String(16), nullable=False, default=""),
     Column("last_used_from", String(64), nullable=False, default=""),
+)
+
+# TOTP secrets (encrypted with a key derived from the server secret). Enabled once the
+# person has typed a first code; the last time step used is kept against replays.
+second_factors = Table(
+    "second_factors",
+    metadata,
+    Column("person_id", Integer, ForeignKey("persons.id"), primary_key=True),
+    Column("secret_encrypted", Text, nullable=False),
+    Column("enabled_at", DateTime(timezone=True), nullable=True),
+    Column("last_step", BigInteger, nullable=False, default=0),
+)
+
+# One-use recovery codes (argon2id hashes), made when TOTP is turned on.
+recovery_codes = Table(
+    "recovery_codes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("person_id", Integer, ForeignKey("persons.id"), nullable=False, index=True),
+    Column("code_hash", String(255), nullable=False),
+    Column("used_at", DateTime(timezone=True), nullable=True),
 )
 
 # Who may see a person's free/busy time; no row means the configured default.

@@ -14,6 +14,7 @@ from groupware.core.auth import Authenticator
 from groupware.core.db import make_engine
 from groupware.core.directory import Directory
 from groupware.core.passwords import Hasher, NumenKey
+from groupware.core.second_factor import SecondFactor
 from groupware.core.sharing import Sharing
 
 
@@ -28,6 +29,7 @@ class Core:
     authenticator: Authenticator
     sharing: Sharing
     app_passwords: AppPasswords
+    second_factor: SecondFactor
 
     @classmethod
     def open(cls, config: Config) -> Core:
@@ -44,11 +46,22 @@ class Core:
         app_passwords = AppPasswords(
             engine, hasher, audit, secret, cache_seconds=config.auth.cache_seconds
         )
+        second_factor = SecondFactor(
+            engine, hasher, audit, secret, issuer=config.server.institution_name
+        )
         authenticator = Authenticator(
-            directory, engine, config.auth, audit, secret, app_passwords=app_passwords
+            directory,
+            engine,
+            config.auth,
+            audit,
+            secret,
+            app_passwords=app_passwords,
+            second_factor=second_factor,
         )
         sharing = Sharing(engine, directory, audit, freebusy_default=config.dav.freebusy_default)
-        return cls(config, engine, audit, directory, authenticator, sharing, app_passwords)
+        return cls(
+            config, engine, audit, directory, authenticator, sharing, app_passwords, second_factor
+        )
 
     def close(self) -> None:
         """Release database connections."""

@@ -21,7 +21,7 @@ from typing import Any, Final
 
 import radicale
 
-from groupware.core.auth import MUST_CHANGE_MESSAGE, Outcome
+from groupware.core.auth import APP_PASSWORD_MESSAGE, MUST_CHANGE_MESSAGE, Outcome
 from groupware.core.directory import Person
 from groupware.core.directory_log import DirectoryLog
 from groupware.core.services import Core
@@ -42,6 +42,7 @@ REALM: Final = "groupware"
 _LOGIN_REFUSALS: Final = {
     Outcome.MUST_CHANGE_PASSWORD: ("403 Forbidden", MUST_CHANGE_MESSAGE),
     Outcome.DISABLED: ("403 Forbidden", "This account is disabled."),
+    Outcome.APP_PASSWORD_REQUIRED: ("403 Forbidden", APP_PASSWORD_MESSAGE),
     Outcome.BAD_CREDENTIALS: ("401 Unauthorized", "Wrong login or password."),
 }
 

@@ -95,13 +95,14 @@ def create_app(core: Core, dav: DavCollections) -> Flask:
     def load_user(user_id: str) -> PortalUser | None:
         return PortalUser.load(core, user_id)
 
-    from groupware.web import auth, devices, home, sharing
+    from groupware.web import auth, devices, home, security, sharing
     from groupware.web.sharing import level_labels
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(home.bp)
     app.register_blueprint(sharing.bp)
     app.register_blueprint(devices.bp)
+    app.register_blueprint(security.bp)
 
     @app.context_processor
     def _globals() -> dict[str, Any]:

@@ -20,6 +20,7 @@ from groupware.core import passwords
 from groupware.core.auth import AuthResult, Outcome
 from groupware.core.directory import Person
 from groupware.errors import PasswordPolicyError
+from groupware.web import security
 from groupware.web.context import PortalUser, services
 
 bp = Blueprint("auth", __name__)
@@ -35,6 +36,7 @@ OPEN_ENDPOINTS = frozenset(
         "home.well_known",
         "home.root_propfind",
         "devices.autoconfig",
+        "security.login_code",
     }
 )
 # Pages a language switch posted from may be shown again with a GET.
@@ -111,6 +113,18 @@ def _login_failure_message(result: AuthResult) -> str:
     return str(_("Wrong identifier or password."))
 
 
+def finish_sign_in(person: Person, next_url: str) -> Response:
+    """Open the session of a person whose every factor was checked."""
+    remember_language(person)
+    _start_session(person)
+    if person.must_change_password:
+        return redirect(url_for("auth.change_password"))
+    if security.must_enrol(person):
+        flash(_("Your institution requires two-factor authentication: turn it on now."), "error")
+        return redirect(url_for("security.index"))
+    return redirect(_safe_next(next_url))
+
+
 def _start_session(person: Person) -> None:
     """A new session for ``person`` (no fixation), keeping the language choice."""
     language = session.get("language")
@@ -147,6 +161,14 @@ def _force_password_change() -> Response | None:
         and request.endpoint not in OPEN_ENDPOINTS
     ):
         return redirect(url_for("auth.change_password"))
+    if (
+        request.routing_exception is None
+        and current_user.is_authenticated
+        and request.endpoint not in OPEN_ENDPOINTS
+        and not (request.endpoint or "").startswith("security.")
+        and security.must_enrol(current_user.person)
+    ):
+        return redirect(url_for("security.index"))
     return None
 
 
@@ -181,11 +203,11 @@ def login() -> Response | str | tuple[str, int]:
             client=request.remote_addr or "",
         )
         if result.outcome is Outcome.OK and result.person is not None:
-            remember_language(result.person)
-            _start_session(result.person)
-            if result.person.must_change_password:
-                return redirect(url_for("auth.change_password"))
-            return redirect(_safe_next(form.next.data))
+            person = result.person
+            if not person.must_change_password and core.authenticator.needs_second_factor(person):
+                security.start_pending(person, form.next.data or "")
+                return redirect(url_for("security.login_code"))
+            return finish_sign_in(person, form.next.data or "")
         status = 429 if result.outcome is Outcome.THROTTLED else 401
         flash(_login_failure_message(result), "error")
     elif request.method == "POST":
