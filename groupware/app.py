@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 import ssl
@@ -27,6 +28,7 @@ from groupware.core.services import Core
 from groupware.dav.service import DavService
 from groupware.errors import ConfigError
 from groupware.mail.imap.service import ImapService
+from groupware.mail.notices import Notices
 from groupware.mail.service import MailService
 from groupware.web import create_wsgi
 
@@ -35,18 +37,19 @@ log = logging.getLogger(__name__)
 SERVICES: Final = ("http", "smtp", "imap")
 
 
-def build_http_app(core: Core) -> Any:
+def build_http_app(core: Core, notices: Notices | None = None) -> Any:
     """The one WSGI application: portal at ``/``, CalDAV/CardDAV at ``/dav``."""
     dav = DavService(core)
-    return create_wsgi(core, dav, dav.collections)
+    notify = (notices or Notices(core.config)).send
+    return create_wsgi(core, dav, dav.collections, notify)
 
 
 class HttpService:
     """Cheroot WSGI servers (plain and TLS) running in threads."""
 
-    def __init__(self, core: Core) -> None:
+    def __init__(self, core: Core, notices: Notices | None = None) -> None:
         self._core = core
-        self._app = build_http_app(core)
+        self._app = build_http_app(core, notices)
         self.addresses: dict[str, tuple[str, int]] = {}
 
     def _server(self, listen: Listen, tls: bool) -> wsgi.Server:
@@ -129,14 +132,17 @@ async def run(
     async with AsyncExitStack() as stack:
         stack.callback(core.close)
         events = EventBus()
+        notices = Notices(config)
         if "http" in only:
-            http = HttpService(core)
+            http = HttpService(core, notices)
             await http.start(stack)
             addresses.update(http.addresses)
         if "smtp" in only:
             mail = MailService(core, events)
             await mail.start(stack)
             addresses.update(mail.addresses)
+            loop = asyncio.get_running_loop()
+            notices.wake = functools.partial(loop.call_soon_threadsafe, mail.spooled)
         if "imap" in only:
             imap = ImapService(core, events)
             await imap.start(stack)

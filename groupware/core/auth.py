@@ -326,6 +326,18 @@ class Authenticator:
 
     # --- throttling ----------------------------------------------------------------
 
+    def is_throttled(self, account: str, client: str) -> bool:
+        """Whether the pair is refused for now (for other checks: password reset)."""
+        return self._failures(account[:255], client[:64]) >= self._config.max_failures_count
+
+    def count_failure(self, account: str, client: str) -> None:
+        """Count one failure of the pair, as a wrong password would be."""
+        self._count_failure(account[:255], client[:64])
+
+    def clear_failures(self, account: str, client: str) -> None:
+        """Forget the pair's failures (after a success)."""
+        self._clear_failures(account[:255], client[:64])
+
     def _failures(self, account: str, client: str) -> int:
         with self._engine.connect() as conn:
             row = conn.execute(select(login_failures).where(*_pair(account, client))).first()

@@ -18,7 +18,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response
 
 from groupware.core.services import Core
-from groupware.web.context import DavCollections, PortalServices, PortalUser
+from groupware.web.context import DavCollections, Notify, PortalServices, PortalUser
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +61,16 @@ def select_locale() -> str:
     return request.accept_languages.best_match(LANGUAGES) or "fr"
 
 
-def create_app(core: Core, dav: DavCollections) -> Flask:
-    """Build the portal for ``core``; ``dav`` reads and makes DAV collections."""
+def _log_notice(person: Any, subject: str, _body: str) -> None:
+    log.warning("notice.not_mailed to=%s subject=%s", person.email, subject)
+
+
+def create_app(core: Core, dav: DavCollections, notify: Notify | None = None) -> Flask:
+    """Build the portal for ``core``; ``dav`` reads and makes DAV collections.
+
+    ``notify(person, subject, body)`` mails the account a notice (the composition
+    root gives the mail service's; without it, notices are only logged).
+    """
     app = Flask(__name__)
     config = core.config
     app.config.update(
@@ -80,7 +88,7 @@ def create_app(core: Core, dav: DavCollections) -> Flask:
         BABEL_DEFAULT_TIMEZONE="Europe/Paris",
     )
     app.session_interface = _SessionInterface()
-    app.extensions["groupware"] = PortalServices(core=core, dav=dav)
+    app.extensions["groupware"] = PortalServices(core=core, dav=dav, notify=notify or _log_notice)
 
     CSRFProtect(app)
     Babel(app, locale_selector=select_locale)
@@ -95,7 +103,7 @@ def create_app(core: Core, dav: DavCollections) -> Flask:
     def load_user(user_id: str) -> PortalUser | None:
         return PortalUser.load(core, user_id)
 
-    from groupware.web import auth, devices, home, security, sharing
+    from groupware.web import auth, devices, home, recovery, security, sharing
     from groupware.web.sharing import level_labels
 
     app.register_blueprint(auth.bp)
@@ -103,6 +111,7 @@ def create_app(core: Core, dav: DavCollections) -> Flask:
     app.register_blueprint(sharing.bp)
     app.register_blueprint(devices.bp)
     app.register_blueprint(security.bp)
+    app.register_blueprint(recovery.bp)
 
     @app.context_processor
     def _globals() -> dict[str, Any]:
@@ -156,9 +165,9 @@ def create_app(core: Core, dav: DavCollections) -> Flask:
     return app
 
 
-def create_wsgi(core: Core, dav_app: Any, dav: DavCollections) -> Any:
+def create_wsgi(core: Core, dav_app: Any, dav: DavCollections, notify: Notify | None = None) -> Any:
     """The single HTTP application: the portal at ``/``, DAV at ``/dav``."""
-    portal = create_app(core, dav)
+    portal = create_app(core, dav, notify)
     application: Any = DispatcherMiddleware(portal.wsgi_app, {"/dav": dav_app})
     if core.config.http.trusted_proxy_count:
         count = core.config.http.trusted_proxy_count

@@ -37,6 +37,10 @@ OPEN_ENDPOINTS = frozenset(
         "home.root_propfind",
         "devices.autoconfig",
         "security.login_code",
+        "recovery.start",
+        "recovery.captcha_image",
+        "recovery.captcha_audio",
+        "recovery.new_password",
     }
 )
 # Pages a language switch posted from may be shown again with a GET.

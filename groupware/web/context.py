@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -29,12 +30,17 @@ class DavCollections(Protocol):
     def find(self, collection: CollectionRef) -> Any | None: ...
 
 
+#: Mails an account a notice: ``notify(person, subject, body)``.
+Notify = Callable[[Person, str, str], Any]
+
+
 @dataclass(frozen=True, slots=True)
 class PortalServices:
     """What ``create_app`` received, read through :func:`services`."""
 
     core: Core
     dav: DavCollections
+    notify: Notify
 
 
 def services() -> PortalServices:

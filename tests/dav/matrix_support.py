@@ -1,4 +1,4 @@
-"""People and storage access for the permission matrix (``test_permission_matrix``).
+"""People, storage access and request bodies for the matrix (``test_permission_matrix``).
 
 People come from an HR file, as real accounts do, in two schools. The live server's
 DAV storage is also opened in the test process (the same folder and the same file
@@ -9,6 +9,7 @@ the ACL under test.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Final
 
 from radicale import item as radicale_item
 from radicale import storage as radicale_storage
@@ -22,7 +23,46 @@ from groupware.dav.collections import Collections
 from groupware.dav.directory_books import DirectoryBooks
 from groupware.dav.scope import ScopeSource
 from tests.dav.accounts import CSV_HEADER, Account
+from tests.dav.webdav import CALDAV, CARDDAV, DAV, NS, Reply
 from tests.support.servers import next_numen
+
+#: RFC 4791 §7.10: the busy time of January 2030 (the seeds' events are on the 2nd).
+FREE_BUSY_BODY: Final = (
+    '<?xml version="1.0" encoding="utf-8"?>'
+    f'<c:free-busy-query xmlns:c="{CALDAV}">'
+    '<c:time-range start="20300101T000000Z" end="20300201T000000Z"/></c:free-busy-query>'
+)
+#: RFC 5689 extended MKCOL of an address book (RFC 6352 §6.3.1).
+MKCOL_BOOK_BODY: Final = (
+    '<?xml version="1.0" encoding="utf-8"?>'
+    f'<d:mkcol xmlns:d="{DAV}" xmlns:cr="{CARDDAV}"><d:set><d:prop>'
+    "<d:resourcetype><d:collection/><cr:addressbook/></d:resourcetype>"
+    "<d:displayname>Matrix</d:displayname></d:prop></d:set></d:mkcol>"
+)
+
+
+def multiget_body(is_calendar: bool, href: str) -> str:
+    """A calendar-multiget or addressbook-multiget of one ``href``, with the item data."""
+    report, data = (
+        ("c:calendar-multiget", "c:calendar-data")
+        if is_calendar
+        else ("cr:addressbook-multiget", "cr:address-data")
+    )
+    return (
+        f'<?xml version="1.0" encoding="utf-8"?><{report} xmlns:d="{DAV}" '
+        f'xmlns:c="{CALDAV}" xmlns:cr="{CARDDAV}">'
+        f"<d:prop><d:getetag/><{data}/></d:prop><d:href>{href}</d:href></{report}>"
+    )
+
+
+def privileges_of(reply: Reply, path: str) -> set[str]:
+    """The local names in ``path``'s current-user-privilege-set (RFC 3744 §5.4)."""
+    prop = reply.multistatus()[path][f"{{{DAV}}}current-user-privilege-set"]
+    return {
+        child.tag.rsplit("}", 1)[-1]
+        for privilege in prop.findall("d:privilege", NS)
+        for child in privilege
+    }
 
 
 def import_people(core: Core, rows: Sequence[tuple[str, str, str, str]]) -> list[Account]:

@@ -1,0 +1,54 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Mail the system itself sends to an account (a password reset notice...).
+
+A notice is written to the incoming spool like any accepted message (durably), so
+the delivery pipeline files it into the person's INBOX: at once when the mail
+service runs in this process (``wake``), otherwise when it next starts and recovers
+the spool. Every notice says that the IT department never asks for a password by mail.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import formataddr, formatdate, make_msgid
+
+from groupware.config import Config
+from groupware.core.directory import Person
+from groupware.mail.spool import Envelope, Spool
+
+
+class Notices:
+    """Writes system notices into the spool."""
+
+    def __init__(self, config: Config) -> None:
+        self._config = config
+        self._spool = Spool(config.data_dir / "spool")
+        #: Set by the composition root when delivery runs here: called with the queue id.
+        self.wake: Callable[[str], None] | None = None
+
+    def send(self, person: Person, subject: str, body: str) -> str:
+        """Spool one notice to ``person``; its queue id. Blocking (fsync)."""
+        domain = self._config.server.domain
+        message = EmailMessage(policy=SMTP)
+        message["From"] = formataddr((self._config.server.institution_name, f"postmaster@{domain}"))
+        message["To"] = formataddr((person.display_name, person.email))
+        message["Subject"] = subject
+        message["Date"] = formatdate(localtime=False)
+        message["Message-ID"] = make_msgid(domain=domain)
+        message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no automatic replies
+        message.set_content(body)
+        envelope = Envelope(
+            mail_from="",  # a notice bounces nowhere (RFC 5321 §4.5.5)
+            rcpt_tos=(person.email,),
+            peer="portal",
+            helo="localhost",
+            received_at=time.time(),
+            listener="notice",
+        )
+        queue_id = self._spool.accept(envelope, message.as_bytes())
+        if self.wake is not None:
+            self.wake(queue_id)
+        return queue_id
