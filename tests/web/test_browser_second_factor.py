@@ -83,6 +83,10 @@ def test_turn_it_on_then_sign_in_with_a_code_and_devices_need_app_passwords(
     assert len(codes) == 10
     assert all(re.fullmatch(r"[a-z2-9]{5}-[a-z2-9]{5}", code) for code in codes)
     assert not imap_accepts(live, person.login, PASSWORD)
+    client = connect(live)
+    with pytest.raises(LoginError, match="AUTHORIZATIONFAILED.*app password"):
+        client.login(person.login, PASSWORD)
+    client.shutdown()
     refused = live.core.authenticator.authenticate(
         person.login, PASSWORD, protocol="dav", client="127.0.0.1"
     )

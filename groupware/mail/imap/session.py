@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, 
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from groupware.core.auth import Authenticator, AuthResult, Outcome
+from groupware.core.auth import APP_PASSWORD_MESSAGE, Authenticator, AuthResult, Outcome
 from groupware.core.directory import Directory, Person
 from groupware.errors import ConflictError, NotFoundError
 from groupware.mail import text
@@ -399,6 +399,10 @@ class ImapSession:
             return
         if result.outcome is Outcome.DISABLED:
             await self._tagged(tag, "NO", "This account is disabled", "CONTACTADMIN")
+            return
+        if result.outcome is Outcome.APP_PASSWORD_REQUIRED:
+            # RFC 5530: the credentials are right but not enough here.
+            await self._tagged(tag, "NO", APP_PASSWORD_MESSAGE, "AUTHORIZATIONFAILED")
             return
         if not result.is_ok or result.person is None:
             await self._tagged(tag, "NO", "Wrong login or password", "AUTHENTICATIONFAILED")
