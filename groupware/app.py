@@ -21,6 +21,7 @@ from typing import Any, Final
 
 from cheroot import wsgi
 from cheroot.ssl.builtin import BuiltinSSLAdapter
+from sqlalchemy import Engine, select
 
 from groupware.config import Config, Listen
 from groupware.core.events import EventBus
@@ -29,6 +30,7 @@ from groupware.dav.service import DavService
 from groupware.errors import ConfigError
 from groupware.mail.imap.service import ImapService
 from groupware.mail.notices import Notices
+from groupware.mail.schema import mail_usage
 from groupware.mail.service import MailService
 from groupware.web import create_wsgi
 
@@ -41,7 +43,19 @@ def build_http_app(core: Core, notices: Notices | None = None) -> Any:
     """The one WSGI application: portal at ``/``, CalDAV/CardDAV at ``/dav``."""
     dav = DavService(core)
     notify = (notices or Notices(core.config)).send
-    return create_wsgi(core, dav, dav.collections, notify)
+    return create_wsgi(
+        core, dav, dav.collections, notify, functools.partial(mail_usage_of, core.engine)
+    )
+
+
+def mail_usage_of(engine: Engine, person_id: int) -> tuple[int, int]:
+    """``(bytes, messages)`` in a person's mailboxes, for the admin pages."""
+    query = select(mail_usage.c.bytes, mail_usage.c.messages).where(
+        mail_usage.c.person_id == person_id
+    )
+    with engine.connect() as conn:
+        row = conn.execute(query).first()
+    return (int(row.bytes), int(row.messages)) if row else (0, 0)
 
 
 class HttpService:

@@ -100,11 +100,25 @@ class Audit:
             detail,
         )
 
-    def recent(self, limit: int = 100, subject: str | None = None) -> list[AuditRecord]:
-        """The newest records first, optionally about one subject."""
+    def recent(
+        self,
+        limit: int = 100,
+        subject: str | None = None,
+        *,
+        event_prefix: str = "",
+        actor: str = "",
+        since: datetime | None = None,
+    ) -> list[AuditRecord]:
+        """The newest records first, optionally filtered (subject, event, actor, date)."""
         query = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
         if subject is not None:
             query = query.where(audit_log.c.subject == subject)
+        if event_prefix:
+            query = query.where(audit_log.c.event.startswith(event_prefix, autoescape=True))
+        if actor:
+            query = query.where(audit_log.c.actor == actor)
+        if since is not None:
+            query = query.where(audit_log.c.at >= since)
         with self._engine.connect() as conn:
             rows = conn.execute(query).all()
         return [

@@ -282,12 +282,17 @@ class Directory:
                 found += (person_from_row(row) for row in conn.execute(query))
         return found
 
-    def search(self, text: str, *, limit: int = 20) -> tuple[list[Person], list[Group]]:
-        """Active people and groups whose names, login or address contain every word."""
+    def search(
+        self, text: str, *, limit: int = 20, include_disabled: bool = False
+    ) -> tuple[list[Person], list[Group]]:
+        """People (active ones unless asked) and groups whose names, login or address
+        contain every word."""
         words = [w for w in text.casefold().split() if w][:5]
         if not words:
             return [], []
-        people_query = select(persons).where(persons.c.is_active.is_(True))
+        people_query = select(persons)
+        if not include_disabled:
+            people_query = people_query.where(persons.c.is_active.is_(True))
         group_query = select(groups)
         for word in words:
             pattern = f"%{_like_escape(word)}%"

@@ -18,7 +18,13 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response
 
 from groupware.core.services import Core
-from groupware.web.context import DavCollections, Notify, PortalServices, PortalUser
+from groupware.web.context import (
+    DavCollections,
+    MailUsage,
+    Notify,
+    PortalServices,
+    PortalUser,
+)
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +71,12 @@ def _log_notice(person: Any, subject: str, _body: str) -> None:
     log.warning("notice.not_mailed to=%s subject=%s", person.email, subject)
 
 
-def create_app(core: Core, dav: DavCollections, notify: Notify | None = None) -> Flask:
+def create_app(
+    core: Core,
+    dav: DavCollections,
+    notify: Notify | None = None,
+    mail_usage: MailUsage | None = None,
+) -> Flask:
     """Build the portal for ``core``; ``dav`` reads and makes DAV collections.
 
     ``notify(person, subject, body)`` mails the account a notice (the composition
@@ -88,7 +99,12 @@ def create_app(core: Core, dav: DavCollections, notify: Notify | None = None) ->
         BABEL_DEFAULT_TIMEZONE="Europe/Paris",
     )
     app.session_interface = _SessionInterface()
-    app.extensions["groupware"] = PortalServices(core=core, dav=dav, notify=notify or _log_notice)
+    app.extensions["groupware"] = PortalServices(
+        core=core,
+        dav=dav,
+        notify=notify or _log_notice,
+        mail_usage=mail_usage or (lambda _person_id: (0, 0)),
+    )
 
     CSRFProtect(app)
     Babel(app, locale_selector=select_locale)
@@ -103,7 +119,7 @@ def create_app(core: Core, dav: DavCollections, notify: Notify | None = None) ->
     def load_user(user_id: str) -> PortalUser | None:
         return PortalUser.load(core, user_id)
 
-    from groupware.web import auth, devices, home, recovery, security, sharing
+    from groupware.web import admin, auth, devices, home, recovery, security, sharing
     from groupware.web.sharing import level_labels
 
     app.register_blueprint(auth.bp)
@@ -112,6 +128,7 @@ def create_app(core: Core, dav: DavCollections, notify: Notify | None = None) ->
     app.register_blueprint(devices.bp)
     app.register_blueprint(security.bp)
     app.register_blueprint(recovery.bp)
+    app.register_blueprint(admin.bp)
 
     @app.context_processor
     def _globals() -> dict[str, Any]:
@@ -165,9 +182,15 @@ def create_app(core: Core, dav: DavCollections, notify: Notify | None = None) ->
     return app
 
 
-def create_wsgi(core: Core, dav_app: Any, dav: DavCollections, notify: Notify | None = None) -> Any:
+def create_wsgi(
+    core: Core,
+    dav_app: Any,
+    dav: DavCollections,
+    notify: Notify | None = None,
+    mail_usage: MailUsage | None = None,
+) -> Any:
     """The single HTTP application: the portal at ``/``, DAV at ``/dav``."""
-    portal = create_app(core, dav, notify)
+    portal = create_app(core, dav, notify, mail_usage)
     application: Any = DispatcherMiddleware(portal.wsgi_app, {"/dav": dav_app})
     if core.config.http.trusted_proxy_count:
         count = core.config.http.trusted_proxy_count

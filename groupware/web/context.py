@@ -32,6 +32,8 @@ class DavCollections(Protocol):
 
 #: Mails an account a notice: ``notify(person, subject, body)``.
 Notify = Callable[[Person, str, str], Any]
+#: ``(bytes, messages)`` a person's mailbox holds.
+MailUsage = Callable[[int], tuple[int, int]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +43,7 @@ class PortalServices:
     core: Core
     dav: DavCollections
     notify: Notify
+    mail_usage: MailUsage
 
 
 def services() -> PortalServices:
