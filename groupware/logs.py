@@ -14,6 +14,10 @@ def setup_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # aiosmtpd's "mail.log" logs every SMTP command, AUTH payloads (credentials) too,
+    # at INFO and DEBUG: never below WARNING, whatever the level (it also costs about
+    # a fifth of the loop's time under load). Our SMTP handlers log what matters.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
     # Radicale logs every request at INFO; ours already says what matters.
     if level.upper() != "DEBUG":
         logging.getLogger("radicale").setLevel(logging.WARNING)
