@@ -67,7 +67,10 @@ class RecoverForm(FlaskForm):
     numen = StringField(
         _l("NUMEN"),
         validators=[DataRequired(), Length(max=20)],
-        description=_l("Your employee number: 13 characters, on your payslip."),
+        description=_l(
+            "Your employee number: 13 digits and letters. "
+            "Lost? Ask your school's secretariat or your DSDEN."
+        ),
     )
     birth_date = DateField(_l("Birth date"), validators=[Optional()])
     captcha = StringField(
