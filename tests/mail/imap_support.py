@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 from imapclient import IMAPClient
+from imapclient.exceptions import LoginError
 
 from groupware.core.directory import Person
 from tests.support.servers import RunningServer, add_user, make_config, running_server
@@ -77,6 +78,18 @@ def connect(server: RunningServer, *, implicit_tls: bool = True) -> IMAPClient:
         )
     host, port = server.addresses["imap"]
     return IMAPClient(host, port, ssl=False, timeout=TIMEOUT_SECONDS)
+
+
+def imap_accepts(server: RunningServer, login: str, secret: str) -> bool:
+    """Whether a LOGIN over implicit TLS with these credentials succeeds."""
+    client = connect(server)
+    try:
+        client.login(login, secret)
+        client.logout()
+    except LoginError:
+        client.shutdown()
+        return False
+    return True
 
 
 @contextmanager

@@ -11,11 +11,10 @@ from collections.abc import Callable, Iterator
 import caldav
 import pytest
 from caldav.lib import error as caldav_error
-from imapclient.exceptions import LoginError
 from playwright.sync_api import Page, expect
 
 from groupware.core.directory import Person
-from tests.mail.imap_support import connect
+from tests.mail.imap_support import imap_accepts
 from tests.support.servers import RunningServer, add_user, make_config, running_server
 
 pytestmark = pytest.mark.browser
@@ -44,17 +43,6 @@ def signed_in(open_page: Callable[..., Page], live: RunningServer, person: Perso
     page.get_by_role("button", name="Se connecter", exact=True).click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Bienvenue")
     return page
-
-
-def imap_accepts(live: RunningServer, login: str, secret: str) -> bool:
-    client = connect(live)
-    try:
-        client.login(login, secret)
-        client.logout()
-    except LoginError:
-        client.shutdown()
-        return False
-    return True
 
 
 def dav_accepts(live: RunningServer, login: str, secret: str) -> bool:

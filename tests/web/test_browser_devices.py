@@ -6,11 +6,10 @@ import plistlib
 from collections.abc import Callable, Iterator
 
 import pytest
-from imapclient.exceptions import LoginError
 from playwright.sync_api import Page, expect
 
 from groupware.core.directory import Person
-from tests.mail.imap_support import connect
+from tests.mail.imap_support import imap_accepts
 from tests.support.servers import RunningServer, add_user, make_config, running_server
 
 pytestmark = pytest.mark.browser
@@ -28,17 +27,6 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
 @pytest.fixture
 def person(live: RunningServer) -> Person:
     return add_user(live.core, "Romane", "Appareils", password=PASSWORD)
-
-
-def imap_accepts(live: RunningServer, login: str, secret: str) -> bool:
-    client = connect(live)
-    try:
-        client.login(login, secret)
-        client.logout()
-    except LoginError:
-        client.shutdown()
-        return False
-    return True
 
 
 def test_make_an_app_password_download_the_profile_and_revoke_it(

@@ -15,7 +15,7 @@ from imapclient.exceptions import LoginError
 from playwright.sync_api import Page, expect
 
 from groupware.core.auth import Outcome
-from tests.mail.imap_support import connect
+from tests.mail.imap_support import connect, imap_accepts
 from tests.support.servers import RunningServer, add_user, make_config, running_server
 
 pytestmark = pytest.mark.browser
@@ -38,17 +38,6 @@ def sign_in(page: Page, live: RunningServer, login: str) -> None:
     page.get_by_label("Identifiant", exact=True).fill(login)
     page.get_by_label("Mot de passe", exact=True).fill(PASSWORD)
     page.get_by_role("button", name="Se connecter", exact=True).click()
-
-
-def imap_accepts(live: RunningServer, login: str, secret: str) -> bool:
-    client = connect(live)
-    try:
-        client.login(login, secret)
-        client.logout()
-    except LoginError:
-        client.shutdown()
-        return False
-    return True
 
 
 def next_code(secret: str) -> str:
