@@ -253,37 +253,27 @@ class Authenticator:
         client = client[:64]
         if self._second_factor is None:
             return Outcome.BAD_CREDENTIALS
-        if self._failures(person.login, client) >= self._config.max_failures_count:
+
+        def audit(event: str, outcome: str, detail: str = "second_factor") -> None:
             self._audit.record(
-                "login.throttled",
+                event,
                 actor=person.login,
                 subject=person.login,
                 protocol=PORTAL,
                 client=client,
-                outcome="refused",
-                detail="second_factor",
+                outcome=outcome,
+                detail=detail,
             )
+
+        if self._failures(person.login, client) >= self._config.max_failures_count:
+            audit("login.throttled", "refused")
             return Outcome.THROTTLED
         if self._second_factor.verify(person, code, client=client):
             self._clear_failures(person.login, client)
-            self._audit.record(
-                "login.second_factor",
-                actor=person.login,
-                subject=person.login,
-                protocol=PORTAL,
-                client=client,
-            )
+            audit("login.second_factor", "ok", "")
             return Outcome.OK
         self._count_failure(person.login, client)
-        self._audit.record(
-            "login.failed",
-            actor=person.login,
-            subject=person.login,
-            protocol=PORTAL,
-            client=client,
-            outcome="refused",
-            detail="second_factor",
-        )
+        audit("login.failed", "refused")
         return Outcome.BAD_CREDENTIALS
 
     def needs_second_factor(self, person: Person) -> bool:
