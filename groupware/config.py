@@ -22,6 +22,7 @@ import json
 import os
 import tomllib
 import typing
+import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -338,8 +339,16 @@ class AccountsConfig:
         "Language of new accounts and of the portal (fr or en).", default="fr"
     )
     min_password_length: int = _doc("Shortest password a user may choose.", default=12)
+    default_time_zone: str = _doc(
+        "IANA time zone in which the portal shows agendas (e.g. Europe/Paris).",
+        default="Europe/Paris",
+    )
 
     def __post_init__(self) -> None:
+        try:
+            zoneinfo.ZoneInfo(self.default_time_zone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {self.default_time_zone!r}") from exc
         if self.default_language not in ("fr", "en"):
             raise ValueError(f"unsupported language {self.default_language!r} (fr or en)")
         if self.min_password_length < 8:

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 
 import radicale
@@ -38,6 +40,10 @@ log = logging.getLogger(__name__)
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 REALM: Final = "groupware"
+#: Where ``/dav`` is mounted: the prefix of every href Radicale writes.
+DAV_PREFIX: Final = "/dav"
+#: The client address of in-process requests (the portal's own), as logs show it.
+IN_PROCESS_ADDRESS: Final = "127.0.0.1"
 #: What each refused login outcome is told (throttling has its own answer, with Retry-After).
 _LOGIN_REFUSALS: Final = {
     Outcome.MUST_CHANGE_PASSWORD: ("403 Forbidden", MUST_CHANGE_MESSAGE),
@@ -45,6 +51,15 @@ _LOGIN_REFUSALS: Final = {
     Outcome.APP_PASSWORD_REQUIRED: ("403 Forbidden", APP_PASSWORD_MESSAGE),
     Outcome.BAD_CREDENTIALS: ("401 Unauthorized", "Wrong login or password."),
 }
+
+
+@dataclass(frozen=True, slots=True)
+class DavAnswer:
+    """The answer to an in-process request (:meth:`DavService.request_as`)."""
+
+    status: int
+    headers: Mapping[str, str]  # names in lower case
+    body: bytes
 
 
 class DavService:
@@ -85,11 +100,7 @@ class DavService:
         self, environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> Iterable[bytes]:
         """Serve one request under ``/dav``."""
-        environ.pop(USER_ENVIRON_KEY, None)
-        environ.pop(TICKET_ENVIRON_KEY, None)
-        # Radicale takes a client-sent X-Script-Name as the prefix of every href it
-        # writes; our prefix is SCRIPT_NAME, set by our own WSGI stack (and ProxyFix).
-        environ.pop("HTTP_X_SCRIPT_NAME", None)
+        _forget_client_claims(environ)
         header = environ.get("HTTP_AUTHORIZATION", "")
         if not header:
             if environ.get("REQUEST_METHOD") == "OPTIONS":
@@ -116,7 +127,77 @@ class DavService:
                 result.outcome, _LOGIN_REFUSALS[Outcome.BAD_CREDENTIALS]
             )
             return _refuse(start_response, status, message)
-        person = result.person
+        return self._serve(result.person, environ, start_response)
+
+    def request_as(
+        self,
+        person: Person,
+        method: str,
+        path: str,
+        body: bytes = b"",
+        headers: Mapping[str, str] | None = None,
+    ) -> DavAnswer:
+        """Serve one in-process request as ``person``, as if it came over the network.
+
+        The portal reads and writes calendars and address books through this, so it
+        gets exactly the rights, checks and storage DAV clients get (an event made in
+        the browser is what a phone syncs). The person must be signed in already: this
+        skips the password check, nothing else.
+
+        Args:
+            person: who asks (an active account).
+            method: the HTTP method (``PROPFIND``, ``REPORT``, ``PUT`` ...).
+            path: the path under ``/dav`` (``/alice.martin/calendar/``), query included.
+            body: the request body.
+            headers: request headers (``Depth``, ``If-Match``, ``Content-Type`` ...).
+        """
+        path_info, _sep, query = path.partition("?")
+        environ: dict[str, Any] = {
+            "REQUEST_METHOD": method.upper(),
+            "SCRIPT_NAME": DAV_PREFIX,
+            "PATH_INFO": path_info,
+            "QUERY_STRING": query,
+            "SERVER_NAME": "localhost",
+            "SERVER_PORT": "80",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "REMOTE_ADDR": IN_PROCESS_ADDRESS,
+            "CONTENT_LENGTH": str(len(body)),
+            "wsgi.input": io.BytesIO(body),
+            "wsgi.errors": io.StringIO(),
+            "wsgi.url_scheme": "http",
+            "wsgi.version": (1, 0),
+            "wsgi.multithread": True,
+            "wsgi.multiprocess": False,
+            "wsgi.run_once": False,
+        }
+        for name, value in (headers or {}).items():
+            key = name.upper().replace("-", "_")
+            if key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+                environ[key] = value
+            else:
+                environ["HTTP_" + key] = value
+        _forget_client_claims(environ)
+        answer: dict[str, Any] = {}
+        if not person.is_active:
+            return DavAnswer(403, {}, b"This account is disabled.\n")
+
+        def keep(status: str, response_headers: list[tuple[str, str]], *_rest: Any) -> None:
+            answer["status"] = int(status.split(" ", 1)[0])
+            answer["headers"] = {key.lower(): value for key, value in response_headers}
+
+        chunks = self._serve(person, environ, keep)
+        try:
+            content = b"".join(chunks)
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+        return DavAnswer(answer["status"], answer["headers"], content)
+
+    def _serve(
+        self, person: Person, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        """Everything after authentication, for network and in-process requests alike."""
         refusal = guard.screen(environ, self._max_resource_bytes)
         if refusal is not None:
             log.warning(
@@ -186,6 +267,17 @@ class DavService:
             return True
         level = self._sharing.view(person).level(CollectionRef(parts[0], parts[1]))
         return level is not None and level >= Level.MANAGE
+
+
+def _forget_client_claims(environ: dict[str, Any]) -> None:
+    """Drop what only our own stack may set: the vouched user and the href prefix.
+
+    Radicale takes a client-sent X-Script-Name as the prefix of every href it
+    writes; our prefix is SCRIPT_NAME, set by our own WSGI stack (and ProxyFix).
+    """
+    environ.pop(USER_ENVIRON_KEY, None)
+    environ.pop(TICKET_ENVIRON_KEY, None)
+    environ.pop("HTTP_X_SCRIPT_NAME", None)
 
 
 def _basic_credentials(header: str) -> tuple[str, str] | None:

@@ -20,6 +20,7 @@ from werkzeug.wrappers import Response
 from groupware.core.services import Core
 from groupware.web.context import (
     DavCollections,
+    DavRequests,
     MailUsage,
     Notify,
     PortalServices,
@@ -74,10 +75,14 @@ def _log_notice(person: Any, subject: str, _body: str) -> None:
 def create_app(
     core: Core,
     dav: DavCollections,
+    dav_requests: DavRequests,
     notify: Notify | None = None,
     mail_usage: MailUsage | None = None,
 ) -> Flask:
     """Build the portal for ``core``; ``dav`` reads and makes DAV collections.
+
+    ``dav_requests`` serves DAV requests as the signed-in person (agendas and
+    contacts go through it, with the rights DAV clients have).
 
     ``notify(person, subject, body)`` mails the account a notice (the composition
     root gives the mail service's; without it, notices are only logged).
@@ -102,6 +107,7 @@ def create_app(
     app.extensions["groupware"] = PortalServices(
         core=core,
         dav=dav,
+        dav_requests=dav_requests,
         notify=notify or _log_notice,
         mail_usage=mail_usage or (lambda _person_id: (0, 0)),
     )
@@ -190,7 +196,7 @@ def create_wsgi(
     mail_usage: MailUsage | None = None,
 ) -> Any:
     """The single HTTP application: the portal at ``/``, DAV at ``/dav``."""
-    portal = create_app(core, dav, notify, mail_usage)
+    portal = create_app(core, dav, dav_app, notify, mail_usage)
     application: Any = DispatcherMiddleware(portal.wsgi_app, {"/dav": dav_app})
     if core.config.http.trusted_proxy_count:
         count = core.config.http.trusted_proxy_count

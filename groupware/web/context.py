@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -30,6 +30,36 @@ class DavCollections(Protocol):
     def find(self, collection: CollectionRef) -> Any | None: ...
 
 
+class DavReply(Protocol):
+    """The answer to an in-process DAV request (``dav.service.DavAnswer``)."""
+
+    @property
+    def status(self) -> int: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...  # names in lower case
+
+    @property
+    def body(self) -> bytes: ...
+
+
+class DavRequests(Protocol):
+    """Serves DAV requests in process as a signed-in person (``DavService.request_as``).
+
+    The portal reads and writes calendars and address books through this only, so
+    it has exactly the rights and storage DAV clients have.
+    """
+
+    def request_as(
+        self,
+        person: Person,
+        method: str,
+        path: str,
+        body: bytes = b"",
+        headers: Mapping[str, str] | None = None,
+    ) -> DavReply: ...
+
+
 #: Mails an account a notice: ``notify(person, subject, body)``.
 Notify = Callable[[Person, str, str], Any]
 #: ``(bytes, messages)`` a person's mailbox holds.
@@ -42,6 +72,7 @@ class PortalServices:
 
     core: Core
     dav: DavCollections
+    dav_requests: DavRequests
     notify: Notify
     mail_usage: MailUsage
 
