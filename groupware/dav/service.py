@@ -147,7 +147,8 @@ class DavService:
         Args:
             person: who asks (an active account).
             method: the HTTP method (``PROPFIND``, ``REPORT``, ``PUT`` ...).
-            path: the path under ``/dav`` (``/alice.martin/calendar/``), query included.
+            path: the path under ``/dav``, decoded as a WSGI ``PATH_INFO`` is
+                (``/bob.durand/@lycee-joffre.lettres~agenda/``), query included.
             body: the request body.
             headers: request headers (``Depth``, ``If-Match``, ``Content-Type`` ...).
         """

@@ -125,7 +125,17 @@ def create_app(
     def load_user(user_id: str) -> PortalUser | None:
         return PortalUser.load(core, user_id)
 
-    from groupware.web import admin, auth, devices, home, recovery, security, sharing
+    from groupware.web import (
+        admin,
+        agenda,
+        agenda_events,  # noqa: F401 - its routes are the agenda blueprint's
+        auth,
+        devices,
+        home,
+        recovery,
+        security,
+        sharing,
+    )
     from groupware.web.sharing import level_labels
 
     app.register_blueprint(auth.bp)
@@ -135,6 +145,7 @@ def create_app(
     app.register_blueprint(security.bp)
     app.register_blueprint(recovery.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(agenda.bp)
 
     @app.context_processor
     def _globals() -> dict[str, Any]:

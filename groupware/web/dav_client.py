@@ -91,11 +91,6 @@ class Resource:
     text: str
 
 
-def quote_path(path: str) -> str:
-    """``path`` as it goes on the wire (``@`` and ``~`` segments quoted like Radicale)."""
-    return urllib.parse.quote(path, safe="/~")
-
-
 class DavClient:
     """A person's DAV requests, through the in-process front."""
 
@@ -119,7 +114,7 @@ class DavClient:
         *,
         expect: tuple[int, ...],
     ) -> DavReply:
-        reply = self._requests.request_as(self.person, method, quote_path(path), body, headers)
+        reply = self._requests.request_as(self.person, method, path, body, headers)
         if reply.status in expect:
             return reply
         log.info(

@@ -1,0 +1,50 @@
+// Agenda pages. Colours: every element with data-color gets it as --cal (CSSOM, which
+// the CSP allows; inline style attributes it does not). The time grid opens at 07:00.
+// The attendee search fills a datalist from the directory (JSON) and adds the picked
+// address to the attendees field; without JavaScript, addresses are typed in.
+document.addEventListener("DOMContentLoaded", () => {
+  for (const element of document.querySelectorAll("[data-color]")) {
+    const colour = element.dataset.color;
+    if (/^#[0-9a-fA-F]{6}$/.test(colour)) element.style.setProperty("--cal", colour);
+  }
+
+  const grid = document.querySelector(".grid-scroll");
+  const seven = document.querySelector(".hours li:nth-child(8)");
+  if (grid && seven) grid.scrollTop = seven.offsetTop - 40;
+
+  const search = document.querySelector(".people-search");
+  if (search) {
+    const input = search.querySelector("input[type=search]");
+    const list = search.querySelector("datalist");
+    const add = search.querySelector("#people-add");
+    const field = document.querySelector("#attendees");
+    let timer = 0;
+    input.addEventListener("input", () => {
+      clearTimeout(timer);
+      const text = input.value.trim();
+      if (text.length < 2 || text.includes("@")) return;
+      timer = setTimeout(async () => {
+        const url = `${search.dataset.peopleUrl}?q=${encodeURIComponent(text)}`;
+        const reply = await fetch(url, { headers: { Accept: "application/json" } });
+        if (!reply.ok) return;
+        list.replaceChildren(
+          ...(await reply.json()).map((person) => {
+            const option = document.createElement("option");
+            option.value = person.email;
+            option.label = `${person.name} — ${person.detail}`;
+            return option;
+          }),
+        );
+      }, 200);
+    });
+    add.addEventListener("click", () => {
+      const address = input.value.trim();
+      if (!address) return;
+      const lines = field.value.split("\n").map((line) => line.trim()).filter(Boolean);
+      if (!lines.includes(address)) lines.push(address);
+      field.value = lines.join("\n");
+      input.value = "";
+      input.focus();
+    });
+  }
+});
