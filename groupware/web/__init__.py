@@ -130,6 +130,7 @@ def create_app(
         agenda,
         agenda_events,  # noqa: F401 - its routes are the agenda blueprint's
         auth,
+        contacts,
         devices,
         home,
         recovery,
@@ -146,6 +147,7 @@ def create_app(
     app.register_blueprint(recovery.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(agenda.bp)
+    app.register_blueprint(contacts.bp)
 
     @app.context_processor
     def _globals() -> dict[str, Any]:

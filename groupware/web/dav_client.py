@@ -167,13 +167,23 @@ class DavClient:
         reply = self._send("REPORT", path, body, {"Depth": "1", **_XML_HEADERS}, expect=(207,))
         return _resources_of(reply.body, "c:calendar-data")
 
-    def address_cards(self, path: str) -> list[Resource]:
-        """Every vCard of an address book (addressbook-query without a filter)."""
-        body = (
-            b'<?xml version="1.0" encoding="utf-8"?>'
-            b'<card:addressbook-query xmlns:d="DAV:" xmlns:card="urn:ietf:params:xml:ns:carddav">'
-            b"<d:prop><d:getetag/><card:address-data/></d:prop></card:addressbook-query>"
+    def address_cards(self, path: str, text: str = "") -> list[Resource]:
+        """The vCards of an address book; with ``text``, those whose name or address has it.
+
+        RFC 6352 §10.5: ``anyof`` prop-filters with a case-insensitive ``contains``.
+        """
+        needle = escape(text)
+        conditions = "".join(
+            f'<card:prop-filter name="{name}"><card:text-match collation="i;unicode-casemap"'
+            f' match-type="contains">{needle}</card:text-match></card:prop-filter>'
+            for name in ("FN", "EMAIL")
         )
+        filter_ = f'<card:filter test="anyof">{conditions}</card:filter>' if text else ""
+        body = (
+            '<?xml version="1.0" encoding="utf-8"?>'
+            '<card:addressbook-query xmlns:d="DAV:" xmlns:card="urn:ietf:params:xml:ns:carddav">'
+            f"<d:prop><d:getetag/><card:address-data/></d:prop>{filter_}</card:addressbook-query>"
+        ).encode()
         reply = self._send("REPORT", path, body, {"Depth": "1", **_XML_HEADERS}, expect=(207,))
         return _resources_of(reply.body, "card:address-data")
 
