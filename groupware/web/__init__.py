@@ -130,6 +130,7 @@ def create_app(
         agenda,
         agenda_events,  # noqa: F401 - its routes are the agenda blueprint's
         auth,
+        collections_page,  # noqa: F401 - its routes are the agenda blueprint's
         contacts,
         devices,
         home,

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from flask import current_app
@@ -13,6 +13,7 @@ from flask_login import UserMixin
 from groupware.core.directory import Person
 from groupware.core.services import Core
 from groupware.core.sharing import CollectionRef
+from groupware.web.import_data import ImportJobs
 
 
 class DavCollections(Protocol):
@@ -75,6 +76,7 @@ class PortalServices:
     dav_requests: DavRequests
     notify: Notify
     mail_usage: MailUsage
+    imports: ImportJobs = field(default_factory=ImportJobs)
 
 
 def services() -> PortalServices:

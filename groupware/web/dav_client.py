@@ -18,12 +18,14 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final
+from typing import TYPE_CHECKING, Final
 from xml.sax.saxutils import escape
 
 from groupware.core.directory import Person
 from groupware.errors import GroupwareError
-from groupware.web.context import DavReply, DavRequests
+
+if TYPE_CHECKING:  # context imports the import jobs, which use this client
+    from groupware.web.context import DavReply, DavRequests
 
 log = logging.getLogger(__name__)
 

@@ -48,3 +48,22 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   }
 });
+
+// The import page polls its job and reloads itself once the job is done (the report).
+document.addEventListener("DOMContentLoaded", () => {
+  const job = document.querySelector("#import-job[data-finished=no]");
+  if (!job) return;
+  const bar = job.querySelector("progress");
+  const count = job.querySelector("#import-count");
+  const poll = async () => {
+    const reply = await fetch(job.dataset.statusUrl, { headers: { Accept: "application/json" } });
+    if (!reply.ok) return;
+    const status = await reply.json();
+    bar.max = status.total;
+    bar.value = status.done;
+    count.textContent = count.textContent.replace(/^\d+/, String(status.done));
+    if (status.finished) window.location.reload();
+    else setTimeout(poll, 700);
+  };
+  setTimeout(poll, 300);
+});

@@ -1,0 +1,131 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The person's calendars and address books: import, export, and their own view of shares.
+
+Routes of the ``agenda`` blueprint under ``/agenda/collections``. Export is a GET of
+the whole collection through the DAV front (Radicale answers it with one ``.ics`` or
+``.vcf``), so it is exactly what the person may read. Import splits the file
+(``web.import_data``) and writes it in a background job whose progress the page
+polls (``/agenda/imports/<id>.json``); the report says what was skipped and why.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from flask import Response, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user, login_required
+
+from groupware.web import import_data
+from groupware.web.agenda import bp, client
+from groupware.web.context import services
+from groupware.web.dav_client import Collection, DavClient
+
+EXPORT_TYPES: Final = {"calendar": "text/calendar", "addressbook": "text/vcard"}
+EXPORT_SUFFIXES: Final = {"calendar": ".ics", "addressbook": ".vcf"}
+
+
+def skip_reasons() -> dict[str, object]:
+    """Why an item was not imported, as the report says it."""
+    return {
+        "exists": _l("already in the collection"),
+        "too_large": _l("too large"),
+        "refused": _l("refused by the server"),
+    }
+
+
+def _collection(dav: DavClient, segment: str) -> Collection:
+    for found in dav.collections():
+        if found.segment == segment:
+            return found
+    abort(404)
+
+
+@bp.route("/collections")
+@login_required
+def settings() -> str:
+    """Every calendar and address book, with export links and the import form."""
+    dav = client()
+    found = [c for c in dav.collections()]
+    return render_template(
+        "agenda/collections.html",
+        collections=found,
+        writable=[c for c in found if c.is_writable],
+    )
+
+
+@bp.route("/collections/<segment>/export")
+@login_required
+def export(segment: str) -> Response:
+    """The whole collection as one file, to download."""
+    dav = client()
+    collection = _collection(dav, segment)
+    body = dav.export(collection.path)
+    filename = import_data.resource_name(segment, EXPORT_SUFFIXES[collection.kind])
+    return Response(
+        body,
+        mimetype=EXPORT_TYPES[collection.kind],
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@bp.route("/collections/import", methods=["POST"])
+@login_required
+def start_import() -> Response:
+    """Split the uploaded file and start writing it into the chosen collection."""
+    dav = client()
+    # The CSRF token is checked by CSRFProtect before this runs.
+    collection = _collection(dav, request.form.get("collection", ""))
+    upload = request.files.get("file")
+    if not collection.is_writable:
+        abort(403)
+    if upload is None or not upload.filename:
+        flash(_("Choose a file to import."), "error")
+        return redirect(url_for("agenda.settings"))
+    data = upload.read()
+    try:
+        if collection.kind == "calendar":
+            parts = import_data.split_calendar(data)
+            content_type = import_data.CALENDAR_TYPE
+        else:
+            parts = import_data.split_cards(data)
+            content_type = import_data.VCARD_TYPE
+    except (ValueError, UnicodeDecodeError):
+        flash(_("This file cannot be read: is it an .ics or .vcf file?"), "error")
+        return redirect(url_for("agenda.settings"))
+    job = services().imports.start(dav, collection.path, parts, content_type)
+    return redirect(url_for("agenda.import_progress", job_id=job.id, segment=collection.segment))
+
+
+@bp.route("/imports/<job_id>")
+@login_required
+def import_progress(job_id: str) -> str:
+    """The progress bar, then the report."""
+    job = services().imports.get(job_id, current_user.person.login)
+    if job is None:
+        abort(404)
+    return render_template(
+        "agenda/import.html",
+        job=job,
+        reasons=skip_reasons(),
+        segment=request.args.get("segment", ""),
+    )
+
+
+@bp.route("/imports/<job_id>.json")
+@login_required
+def import_status(job_id: str) -> Response:
+    """How far the import is (polled by agenda.js)."""
+    job = services().imports.get(job_id, current_user.person.login)
+    if job is None:
+        abort(404)
+    return jsonify(
+        {
+            "total": job.total,
+            "done": job.done,
+            "imported": job.imported,
+            "skipped": job.skipped_count,
+            "finished": job.is_finished,
+        }
+    )

@@ -1,0 +1,215 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Importing ``.ics`` and ``.vcf`` files: one DAV resource per UID, in a background job.
+
+Framework-free. A calendar file is split by UID (RFC 4791 §4.1: one resource holds
+one UID, its master and its overrides together), each part with the VTIMEZONEs it
+uses; a vCard file card by card. Each part is PUT through the DAV front as the
+person with ``If-None-Match: *``, so an import never overwrites an existing item (it
+is reported as skipped, with the reason). Large files run in a thread; the page
+polls the job's progress and shows its report.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Final
+
+import icalendar
+import vobject
+
+from groupware.web.dav_client import ChangedElsewhereError, DavClient, DavClientError
+
+log = logging.getLogger(__name__)
+
+CALENDAR_TYPE: Final = "text/calendar; charset=utf-8"
+VCARD_TYPE: Final = "text/vcard; charset=utf-8"
+MAX_REPORTED_SKIPS: Final = 200
+JOB_KEEP_SECONDS: Final = 3600
+_SAFE_NAME: Final = re.compile(r"[^A-Za-z0-9._-]")
+_COMPONENTS: Final = ("VEVENT", "VTODO", "VJOURNAL")
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One resource to write: its UID, its name in the collection, its text."""
+
+    uid: str
+    name: str
+    text: str
+
+
+@dataclass(slots=True)
+class ImportJob:
+    """The progress and report of one import (read by the progress endpoint)."""
+
+    id: str
+    login: str
+    total: int
+    done: int = 0
+    imported: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (uid, reason)
+    skipped_count: int = 0
+    is_finished: bool = False
+    failed: bool = False
+    started: float = field(default_factory=time.monotonic)
+    seconds: float = 0.0
+
+
+def resource_name(uid: str, suffix: str) -> str:
+    """A safe resource name for ``uid`` (a hash when the UID has unusual characters)."""
+    cleaned = _SAFE_NAME.sub("", uid)
+    if cleaned != uid or not cleaned or len(cleaned) > 120:
+        cleaned = hashlib.sha256(uid.encode()).hexdigest()[:40]
+    return cleaned + suffix
+
+
+def split_calendar(data: bytes) -> list[Part]:
+    """The resources of an ``.ics`` file, one per UID.
+
+    Raises:
+        ValueError: the file is not iCalendar.
+    """
+    calendars = icalendar.Calendar.from_ical(data.decode("utf-8-sig"), multiple=True)
+    zones: dict[str, icalendar.Timezone] = {}
+    groups: dict[str, list[icalendar.Component]] = {}
+    for calendar in calendars:
+        for zone in calendar.walk("VTIMEZONE"):
+            zones[str(zone.get("tzid"))] = zone
+        for component in calendar.subcomponents:
+            if component.name in _COMPONENTS:
+                uid = str(component.get("uid") or "")
+                if not uid:
+                    uid = secrets.token_hex(16)
+                    component.add("uid", uid)
+                groups.setdefault(uid, []).append(component)
+    parts = []
+    for uid, components in groups.items():
+        calendar = icalendar.Calendar()
+        calendar.add("prodid", "-//groupware//portal import//EN")
+        calendar.add("version", "2.0")
+        used = {_tzid(prop) for c in components for prop in c.values()} - {None}
+        for tzid in sorted(t for t in used if t in zones):
+            calendar.add_component(zones[tzid])
+        for component in components:
+            calendar.add_component(component)
+        parts.append(Part(uid, resource_name(uid, ".ics"), calendar.to_ical().decode("utf-8")))
+    return parts
+
+
+def _tzid(prop: object) -> str | None:
+    params = getattr(prop, "params", None)
+    return str(params["TZID"]) if params is not None and "TZID" in params else None
+
+
+def split_cards(data: bytes) -> list[Part]:
+    """The cards of a ``.vcf`` file (vCard 3.0 or 4.0), each as it was written.
+
+    Raises:
+        ValueError: the file is not vCard.
+    """
+    parts = []
+    try:
+        for card in vobject.readComponents(data.decode("utf-8-sig")):
+            if card.name != "VCARD":
+                continue
+            uid_line = card.contents.get("uid", [None])[0]
+            uid = str(uid_line.value) if uid_line is not None else ""
+            if not uid:
+                uid = secrets.token_hex(16)
+                card.add("uid").value = uid
+            parts.append(Part(uid, resource_name(uid, ".vcf"), str(card.serialize())))
+    except vobject.base.ParseError as exc:
+        raise ValueError(str(exc)) from exc
+    return parts
+
+
+def run(
+    job: ImportJob, dav: DavClient, collection_path: str, parts: list[Part], content_type: str
+) -> None:
+    """Write every part, recording progress in ``job`` (the body of the import thread)."""
+    try:
+        for part in parts:
+            reason = _put(dav, collection_path + part.name, part.text, content_type)
+            if reason is None:
+                job.imported += 1
+            else:
+                job.skipped_count += 1
+                if len(job.skipped) < MAX_REPORTED_SKIPS:
+                    job.skipped.append((part.uid, reason))
+            job.done += 1
+    except Exception:  # noqa: BLE001 - boundary: the job thread reports, never dies silently
+        log.exception("web.import.failed user=%s job=%s", job.login, job.id)
+        job.failed = True
+    finally:
+        job.seconds = time.monotonic() - job.started
+        job.is_finished = True
+        log.info(
+            "web.import.finished user=%s job=%s imported=%s skipped=%s seconds=%.1f",
+            job.login,
+            job.id,
+            job.imported,
+            job.skipped_count,
+            job.seconds,
+        )
+
+
+def _put(dav: DavClient, path: str, text: str, content_type: str) -> str | None:
+    """``None`` when written, else the reason it was not (a key the page translates)."""
+    try:
+        dav.put(path, text, content_type, etag=None)
+    except ChangedElsewhereError:
+        return "exists"
+    except DavClientError as exc:
+        return "too_large" if exc.status == 413 else "refused"
+    return None
+
+
+class ImportJobs:
+    """The imports in progress and recently finished, per person (thread-safe)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._jobs: dict[str, ImportJob] = {}
+        self._lock = threading.Lock()
+        self._clock = clock
+
+    def start(
+        self, dav: DavClient, collection_path: str, parts: list[Part], content_type: str
+    ) -> ImportJob:
+        """Begin writing ``parts`` in a background thread; returns the job to poll."""
+        job = ImportJob(secrets.token_urlsafe(12), dav.person.login, len(parts))
+        with self._lock:
+            self._forget_old()
+            self._jobs[job.id] = job
+        thread = threading.Thread(
+            target=run,
+            args=(job, dav, collection_path, parts, content_type),
+            name=f"import-{job.id}",
+            daemon=True,
+        )
+        thread.start()
+        return job
+
+    def get(self, job_id: str, login: str) -> ImportJob | None:
+        """The job, if it is this person's."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+        return job if job is not None and job.login == login else None
+
+    def _forget_old(self) -> None:
+        now = self._clock()
+        for key in [
+            k for k, j in self._jobs.items() if j.is_finished and now - j.started > JOB_KEEP_SECONDS
+        ]:
+            del self._jobs[key]
+
+    def __iter__(self) -> Iterator[ImportJob]:
+        """Every job (for tests and diagnostics)."""
+        with self._lock:
+            return iter(list(self._jobs.values()))
