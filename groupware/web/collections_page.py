@@ -10,6 +10,7 @@ polls (``/agenda/imports/<id>.json``); the report says what was skipped and why.
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 from flask import Response, abort, flash, jsonify, redirect, render_template, request, url_for
@@ -17,11 +18,17 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
+from groupware.core.sharing import CollectionRef
 from groupware.web import import_data
 from groupware.web.agenda import bp, client
 from groupware.web.context import services
-from groupware.web.dav_client import Collection, DavClient
+from groupware.web.dav_client import Collection, DavClient, DavClientError
 
+MAX_NAME: Final = 100
+#: The keys of a person's own view of a shared collection (those the DAV storage reads).
+OWN_VIEW_NAME: Final = "D:displayname"
+OWN_VIEW_COLOUR: Final = "ICAL:calendar-color"
+_COLOUR: Final = re.compile(r"^#[0-9a-f]{6}$")
 EXPORT_TYPES: Final = {"calendar": "text/calendar", "addressbook": "text/vcard"}
 EXPORT_SUFFIXES: Final = {"calendar": ".ics", "addressbook": ".vcf"}
 
@@ -52,6 +59,7 @@ def settings() -> str:
         "agenda/collections.html",
         collections=found,
         writable=[c for c in found if c.is_writable],
+        hidden=hidden_rows(current_user.person.login),
     )
 
 
@@ -129,3 +137,81 @@ def import_status(job_id: str) -> Response:
             "finished": job.is_finished,
         }
     )
+
+
+# --- the person's own view of what is shared with them ---------------------------------
+
+
+def _shared_ref(collection: Collection) -> CollectionRef:
+    """The shared collection behind a mount (``owner~name``); 404 for the directory."""
+    owner, _sep, name = collection.segment.rpartition("~")
+    if not collection.is_mount or not owner or owner.startswith("~") or not name:
+        abort(404)
+    return CollectionRef(owner, name)
+
+
+@bp.route("/collections/<segment>/appearance", methods=["POST"])
+@login_required
+def appearance(segment: str) -> Response:
+    """Set the name and colour the person sees; their phone and computer see them too.
+
+    Their own collection gets a PROPPATCH. A shared one keeps the owner's: the
+    person's view of it changes (``Sharing.set_view``, the properties the DAV
+    storage shows on the mount), whatever their level; Radicale would refuse a
+    PROPPATCH from someone who may only read.
+    """
+    dav = client()
+    collection = _collection(dav, segment)
+    name = request.form.get("display_name", "").strip()[:MAX_NAME]
+    colour = request.form.get("color", "").strip().lower()
+    if not name or not _COLOUR.match(colour):
+        flash(_("Give a name and a colour."), "error")
+        return redirect(url_for("agenda.settings"))
+    if collection.is_mount:
+        props = {OWN_VIEW_NAME: name, OWN_VIEW_COLOUR: colour}
+        services().core.sharing.set_view(
+            current_user.person.login, _shared_ref(collection), props=props
+        )
+    else:
+        try:
+            dav.set_properties(collection.path, display_name=name, color=colour)
+        except DavClientError:
+            abort(403)
+    flash(_("Saved."), "success")
+    return redirect(url_for("agenda.settings"))
+
+
+@bp.route("/collections/<segment>/hide", methods=["POST"])
+@login_required
+def hide(segment: str) -> Response:
+    """Stop listing a shared collection (in the portal and on the person's devices)."""
+    collection = _collection(client(), segment)
+    ref = _shared_ref(collection)
+    services().core.sharing.set_view(current_user.person.login, ref, is_hidden=True)
+    flash(_("%(name)s is hidden.", name=collection.display_name), "success")
+    return redirect(url_for("agenda.settings"))
+
+
+@bp.route("/collections/show", methods=["POST"])
+@login_required
+def show_again() -> Response:
+    """List a hidden shared collection again."""
+    login = current_user.person.login
+    sharing = services().core.sharing
+    key = request.form.get("collection", "")
+    if key not in sharing.hidden_collections(login):
+        abort(404)
+    owner, _sep, name = key.rpartition("/")
+    sharing.set_view(login, CollectionRef(owner, name), is_hidden=False)
+    flash(_("Shown again."), "success")
+    return redirect(url_for("agenda.settings"))
+
+
+def hidden_rows(login: str) -> list[tuple[str, str]]:
+    """``(key, name)`` of the shared collections the person hid."""
+    sharing = services().core.sharing
+    rows = []
+    for key in sorted(sharing.hidden_collections(login)):
+        owner, _sep, name = key.rpartition("/")
+        rows.append((key, f"{name} ({sharing.display_name(owner)})"))
+    return rows
