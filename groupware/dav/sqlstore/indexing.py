@@ -4,7 +4,8 @@
 The ranges are the ones Radicale's own time-range matching visits
 (``radicale.item.filter.visit_time_ranges``), so that an overlap found in the index
 is exactly a match Radicale would find. Recurrences are expanded up to a horizon
-(``HORIZON_SECONDS`` after indexing, at most ``MAX_RANGES_PER_ITEM`` ranges);
+(``HORIZON_SECONDS`` after indexing, at most ``MAX_RANGES_PER_ITEM`` ranges; an item
+without RRULE or RDATE is indexed in full wherever it lies);
 ``indexed_until`` records up to where the ranges are complete, and a query reaching
 past it falls back to Radicale's exact check for that item.
 
@@ -95,9 +96,12 @@ def expand_ranges(
     cannot visit (no DTSTART, broken recurrence) gets no ranges and
     ``indexed_until = TIMESTAMP_MIN``, so that queries always hand it to Radicale.
     """
-    if component not in _ORDERED_COMPONENTS and _has_rrule(vobject_item, component):
+    recurs = _has_rrule(vobject_item, component)
+    if recurs and component not in _ORDERED_COMPONENTS:
         # Recurring VTODO ranges are not in start order: no safe cut-off point.
         return (), TIMESTAMP_MIN, True
+    if not recurs:
+        horizon_ts = TIMESTAMP_MAX  # one range (and its overrides): index it wherever it is
     found: list[tuple[int, int]] = []
     indexed_until = TIMESTAMP_MAX
     is_infinite = False
@@ -105,7 +109,9 @@ def expand_ranges(
     def range_fn(range_start: datetime, range_end: datetime, is_recurrence: bool) -> bool:
         nonlocal indexed_until
         start = math.floor(range_start.timestamp())
-        if not is_recurrence and (start >= horizon_ts or len(found) >= MAX_RANGES_PER_ITEM):
+        if not is_recurrence and (
+            start >= horizon_ts or (recurs and len(found) >= MAX_RANGES_PER_ITEM)
+        ):
             indexed_until = min(start, horizon_ts)
             return True
         found.append((start, math.ceil(range_end.timestamp())))
