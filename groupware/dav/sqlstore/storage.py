@@ -89,7 +89,7 @@ class SqlStorage(storage.BaseStorage):
         except KeyError:
             self.token_age_seconds = DEFAULT_TOKEN_AGE_SECONDS
         self._locks = CollectionLocks()
-        self._max_occurrences = int(configuration.get("server", "max_vevent_rrule_occurrence"))
+        self.max_occurrences = int(configuration.get("server", "max_vevent_rrule_occurrence"))
         with engine.begin() as conn:
             writes.ensure_collection(conn, "", time.time())
 
@@ -234,7 +234,7 @@ class SqlStorage(storage.BaseStorage):
                 try:
                     radicale_item.check_and_sanitize_items(
                         radicale_item.read_components(entry.serialize()),
-                        self._max_occurrences,
+                        self.max_occurrences,
                         tag=tag,
                     )
                 except ValueError:

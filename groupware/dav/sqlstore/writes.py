@@ -131,7 +131,7 @@ def ensure_collection(conn: Connection, path: str, now: float) -> CollectionStat
     return CollectionState.from_row(row)
 
 
-def _bump(conn: Connection, collection_id: int, now: float, **values: Any) -> CollectionState:
+def bump(conn: Connection, collection_id: int, now: float, **values: Any) -> CollectionState:
     row = conn.execute(
         update(dav_collections)
         .where(dav_collections.c.id == collection_id)
@@ -144,7 +144,7 @@ def _bump(conn: Connection, collection_id: int, now: float, **values: Any) -> Co
 def set_props(engine: Engine, collection_id: int, props: Mapping[str, str]) -> CollectionState:
     """Replace a collection's properties (PROPPATCH, MKCOL)."""
     with engine.begin() as conn:
-        return _bump(
+        return bump(
             conn,
             collection_id,
             time.time(),
@@ -190,14 +190,14 @@ def create_collection(
     with engine.begin() as conn:
         state = ensure_collection(conn, path, now)
         old = {row.href: row for row in conn.execute(_rows_query(state.id))}
-        state = _bump(
+        state = bump(
             conn,
             state.id,
             now,
             props=json.dumps(dict(props), sort_keys=True),
             tag=props.get("tag", ""),
         )
-        _delete_items(conn, state.id, [row.id for row in old.values()])
+        delete_items(conn, state.id, [row.id for row in old.values()])
         new_hrefs = {href for href, _index in indexed}
         for href in set(old) - new_hrefs:
             _tombstone(conn, state.id, href, state.revision, now)
@@ -315,7 +315,7 @@ def _item_values(
     }
 
 
-def _delete_items(conn: Connection, collection_id: int, item_ids: list[int]) -> None:
+def delete_items(conn: Connection, collection_id: int, item_ids: list[int]) -> None:
     if not item_ids:
         return
     for table in (dav_item_ranges, dav_item_texts):
@@ -337,10 +337,10 @@ def upload(
     index = index_item(item)
     now = time.time()
     with engine.begin() as conn:
-        state = _bump(conn, collection_id, now)
+        state = bump(conn, collection_id, now)
         old = conn.execute(_rows_query(collection_id, dav_items.c.href == href)).first()
         if old is not None:
-            _delete_items(conn, collection_id, [old.id])
+            delete_items(conn, collection_id, [old.id])
         conn.execute(
             delete(dav_tombstones).where(
                 dav_tombstones.c.collection_id == collection_id, dav_tombstones.c.href == href
@@ -363,8 +363,8 @@ def delete_item(
         ).first()
         if old is None:
             return None
-        state = _bump(conn, collection_id, now)
-        _delete_items(conn, collection_id, [old.id])
+        state = bump(conn, collection_id, now)
+        delete_items(conn, collection_id, [old.id])
         _tombstone(conn, collection_id, href, state.revision, now)
         _prune(conn, collection_id, now, token_age_seconds)
     return state
@@ -381,8 +381,8 @@ def move(
     """Move an item (MOVE), replacing any item at ``to_href``; both states after."""
     now = time.time()
     with engine.begin() as conn:
-        to_state = _bump(conn, to_id, now)
-        from_state = to_state if from_id == to_id else _bump(conn, from_id, now)
+        to_state = bump(conn, to_id, now)
+        from_state = to_state if from_id == to_id else bump(conn, from_id, now)
         moving = conn.execute(
             select(dav_items.c.id).where(
                 dav_items.c.collection_id == from_id, dav_items.c.href == href
@@ -394,7 +394,7 @@ def move(
             )
         ).first()
         if target is not None and target.id != moving.id:
-            _delete_items(conn, to_id, [target.id])
+            delete_items(conn, to_id, [target.id])
         conn.execute(
             update(dav_items)
             .where(dav_items.c.id == moving.id)
