@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-import vobject
+import vobject  # type: ignore[import-untyped]
 from radicale import item as radicale_item
 from radicale import pathutils
 from sqlalchemy import delete, select
