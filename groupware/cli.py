@@ -25,6 +25,7 @@ from rich.text import Text
 
 from groupware import __version__
 from groupware.cli_dav import collections, shares
+from groupware.cli_dav_store import dav
 from groupware.cli_support import Context, err, out, pass_context
 from groupware.cli_support import actor as _actor
 from groupware.cli_support import print_columns as _print_columns
@@ -452,6 +453,7 @@ def groups_remove_member(context: Context, name: str, login: str) -> None:
 
 main.add_command(shares)
 main.add_command(collections)
+main.add_command(dav)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -359,7 +359,14 @@ class AccountsConfig:
 class DavConfig:
     """CalDAV/CardDAV (Radicale, embedded under /dav)."""
 
-    storage_folder: Path = _doc("Where calendars and address books are kept.", default=Path("dav"))
+    storage: str = _doc(
+        "Where calendars and address books are kept: sql (indexed tables in the database)"
+        " or files (Radicale's own file store in storage_folder, for comparison and import).",
+        default="sql",
+    )
+    storage_folder: Path = _doc(
+        "Folder of the files store (used when storage = files).", default=Path("dav")
+    )
     max_resource_bytes: int = _doc(
         "Largest single event or contact accepted.", default=10 * 1024 * 1024
     )
@@ -373,6 +380,8 @@ class DavConfig:
     )
 
     def __post_init__(self) -> None:
+        if self.storage not in ("sql", "files"):
+            raise ValueError(f"unknown storage {self.storage!r}: sql or files")
         if self.freebusy_default not in ("nobody", "school", "everyone"):
             raise ValueError(f"unknown scope {self.freebusy_default!r}: nobody, school or everyone")
 

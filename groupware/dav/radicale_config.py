@@ -6,6 +6,9 @@ from __future__ import annotations
 import functools
 
 from radicale import config as radicale_config
+from radicale import storage as radicale_storage
+from radicale.storage import multifilesystem
+from sqlalchemy import Engine
 
 from groupware.config import Config
 from groupware.core.sharing import Sharing
@@ -14,12 +17,14 @@ from groupware.dav import directory_books
 from groupware.dav import rights as dav_rights
 from groupware.dav import storage as dav_storage
 from groupware.dav.scope import ScopeSource
+from groupware.dav.sqlstore.storage import SqlStorage
 
 
 def build(
     config: Config,
     tickets: dav_auth.TicketBook,
     *,
+    engine: Engine,
     scopes: ScopeSource,
     sharing: Sharing,
     books: directory_books.DirectoryBooks,
@@ -28,6 +33,8 @@ def build(
 
     The storage is made here, before Radicale loads its plugins, so that the rights
     plugin can read the homes' mounts from the very instance Radicale serves from.
+    Under the wrapper (mounts, directory books) sits the SQL store over ``engine``,
+    or Radicale's file store when ``dav.storage = "files"``.
     """
     configuration = radicale_config.load()
     storage_folder = config.path(config.dav.storage_folder)
@@ -59,7 +66,10 @@ def build(
         "groupware",
         privileged=True,
     )
-    storage = dav_storage.Storage(configuration, scopes=scopes, sharing=sharing, books=books)
+    inner = inner_storage(config, configuration, engine)
+    storage = dav_storage.Storage(
+        configuration, inner=inner, scopes=scopes, sharing=sharing, books=books
+    )
     configuration.update(
         {
             "storage": {"type": lambda _configuration: storage},
@@ -71,3 +81,16 @@ def build(
         privileged=True,
     )
     return configuration, storage
+
+
+def inner_storage(
+    config: Config, configuration: radicale_config.Configuration, engine: Engine
+) -> radicale_storage.BaseStorage:
+    """The store the wrapper delegates to, as ``dav.storage`` chooses."""
+    if config.dav.storage == "files":
+        # Radicale's own layout (pinned minor): made here so it never warns at start.
+        (config.path(config.dav.storage_folder) / "collection-root").mkdir(
+            parents=True, exist_ok=True
+        )
+        return multifilesystem.Storage(configuration)
+    return SqlStorage(configuration, engine)

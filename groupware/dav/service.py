@@ -72,10 +72,6 @@ class DavService:
         self._tickets = tickets if tickets is not None else TicketBook()
         self._max_resource_bytes = config.dav.max_resource_bytes
         self._retry_after_seconds = config.auth.lockout_seconds
-        # Radicale's own layout (pinned minor): made here so it never warns at start.
-        (config.path(config.dav.storage_folder) / "collection-root").mkdir(
-            parents=True, exist_ok=True
-        )
         books = DirectoryBooks(
             core.directory,
             DirectoryLog(core.engine),
@@ -84,7 +80,12 @@ class DavService:
         )
         self.scopes = ScopeSource(core.sharing, core.directory, books)
         radicale_configuration, storage = radicale_config.build(
-            config, self._tickets, scopes=self.scopes, sharing=core.sharing, books=books
+            config,
+            self._tickets,
+            engine=core.engine,
+            scopes=self.scopes,
+            sharing=core.sharing,
+            books=books,
         )
         self._radicale = radicale.Application(radicale_configuration)
         self.freebusy = FreeBusy(storage, core.directory, core.sharing)

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Radicale storage plugin: Radicale's own storage, plus mounts and the directory books.
+"""Radicale storage plugin: the inner store, plus mounts and the directory books.
 
 Every path Radicale asks about goes through :meth:`Storage.discover`:
 
@@ -9,7 +9,8 @@ Every path Radicale asks about goes through :meth:`Storage.discover`:
   and colour when they set one (``PROPPATCH`` on a mount never changes the owner's);
 - ``/<home>/`` listed at depth 1 gets the home's mounts after its own collections;
 - ``/~directory/...`` is served by ``dav.directory_books``;
-- anything else goes to the inner storage unchanged.
+- anything else goes to the inner storage unchanged (``dav.sqlstore``, or
+  Radicale's file store when so configured: see ``dav.radicale_config``).
 
 Rights are not decided here: Radicale asks ``dav.rights`` about the path requested,
 the mount path included, before any storage call.
@@ -23,7 +24,6 @@ from typing import Any
 
 from radicale import item as radicale_item
 from radicale import pathutils, storage
-from radicale.storage import multifilesystem
 
 from groupware.core.sharing import GROUP_PREFIX, Sharing
 from groupware.dav import directory_books
@@ -39,12 +39,13 @@ class Storage(storage.BaseStorage):
         self,
         configuration: Any,
         *,
+        inner: storage.BaseStorage,
         scopes: ScopeSource,
         sharing: Sharing,
         books: directory_books.DirectoryBooks,
     ) -> None:
         super().__init__(configuration)
-        self.inner = multifilesystem.Storage(configuration)
+        self.inner = inner
         self._scopes = scopes
         self._sharing = sharing
         self._books = books
@@ -64,8 +65,11 @@ class Storage(storage.BaseStorage):
         """The names of the collections directly under ``principal`` in the inner storage."""
         names = []
         for found in self.inner.discover(f"/{principal}/", depth="1"):
-            is_child = isinstance(found, storage.BaseCollection) and found.path != principal
-            if is_child and found.get_meta("tag"):
+            if (
+                isinstance(found, storage.BaseCollection)
+                and found.path != principal
+                and found.get_meta("tag")
+            ):
                 names.append(found.path.rsplit("/", 1)[-1])
         return sorted(names)
 
@@ -170,6 +174,10 @@ class Storage(storage.BaseStorage):
 
     @contextlib.contextmanager
     def acquire_lock(self, mode: str, user: str = "", *args: Any, **kwargs: Any) -> Iterator[None]:
+        """The inner store's lock, for the real collections a mount path names."""
+        for key in ("path", "to_path"):
+            if kwargs.get(key):
+                kwargs[key] = "/" + self.resolve(kwargs[key])[0] + "/"
         with self.inner.acquire_lock(mode, user, *args, **kwargs):
             yield
 

@@ -17,7 +17,7 @@ from email.utils import formataddr, formatdate, make_msgid
 
 from groupware.config import Config
 from groupware.core.directory import Person
-from groupware.mail.spool import Envelope, Spool
+from groupware.mail.spool import Envelope, Spool, SpooledMessage
 
 
 class Notices:
@@ -26,8 +26,8 @@ class Notices:
     def __init__(self, config: Config) -> None:
         self._config = config
         self._spool = Spool(config.data_dir / "spool")
-        #: Set by the composition root when delivery runs here: called with the queue id.
-        self.wake: Callable[[str], None] | None = None
+        #: Set by the composition root when delivery runs here: given the spooled message.
+        self.wake: Callable[[SpooledMessage], None] | None = None
 
     def send(self, person: Person, subject: str, body: str) -> str:
         """Spool one notice to ``person``; its queue id. Blocking (fsync)."""
@@ -48,7 +48,8 @@ class Notices:
             received_at=time.time(),
             listener="notice",
         )
-        queue_id = self._spool.accept(envelope, message.as_bytes())
+        data = message.as_bytes()
+        queue_id = self._spool.accept(envelope, data)
         if self.wake is not None:
-            self.wake(queue_id)
+            self.wake(SpooledMessage(queue_id, envelope, data))
         return queue_id

@@ -102,7 +102,12 @@ class ServerStorage:
         )
         scopes = ScopeSource(core.sharing, core.directory, books)
         _configuration, self.storage = radicale_config.build(
-            config, TicketBook(), scopes=scopes, sharing=core.sharing, books=books
+            config,
+            TicketBook(),
+            engine=core.engine,
+            scopes=scopes,
+            sharing=core.sharing,
+            books=books,
         )
         self.collections = Collections(
             self.storage,
