@@ -36,6 +36,7 @@ from werkzeug.wrappers import Response
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
+from groupware.core.account_notices import password_reset_notice
 from groupware.core.directory import Person
 from groupware.errors import GroupwareError
 from groupware.web.context import services
@@ -145,8 +146,10 @@ def _back(person: Person) -> Response:
 @admin_required
 def reset(login: str) -> Response:
     target = _target(login)
-    temporary = services().core.directory.reset_password(
-        target.login, actor=current_user.person.login
+    core = services().core
+    temporary = core.directory.reset_password(target.login, actor=current_user.person.login)
+    services().notify(
+        target, *password_reset_notice(target, core.config.server.institution_name, by_admin=True)
     )
     response = make_response(
         render_template("admin/temporary.html", person=target, temporary=temporary)

@@ -358,3 +358,15 @@ def test_language_menu_after_a_failed_post_returns_to_the_same_page(core: Core) 
         assert reply.status_code == 401
         assert 'name="lang-next" type="hidden" value="/login"' in reply.text
         reply.close()
+
+
+def test_every_page_says_the_it_department_never_asks_for_a_password(
+    client: PortalClient, ready: str
+) -> None:
+    warning = "Le service informatique ne vous demande jamais votre mot de passe par courriel."
+    login_page = client.get("/login")
+    assert warning in login_page.body
+    assert 'id="official-address"' in login_page.body
+    client.sign_in(ready, GOOD_PASSWORD)
+    for path in ("/", "/password", "/no-such-page"):
+        assert warning in client.get(path).body, path
