@@ -12,6 +12,7 @@ every table belongs to one core module that owns its rows:
 - ``dav_shares``, ``dav_share_views``, ``freebusy_policies``: ``core.sharing``
 - ``app_passwords``: ``core.app_passwords``
 - ``second_factors``, ``recovery_codes``: ``core.second_factor``
+- ``web_sessions``: ``core.web_sessions``
 """
 
 from __future__ import annotations
@@ -209,6 +210,25 @@ recovery_codes = Table(
     Column("person_id", Integer, ForeignKey("persons.id"), nullable=False, index=True),
     Column("code_hash", String(255), nullable=False),
     Column("used_at", DateTime(timezone=True), nullable=True),
+)
+
+# Signed-in browsers: the SHA-256 of the cookie's random token (never the token), the
+# credential version the session was opened under, last activity (written at most
+# once a minute), the client's address and the browser and system of its User-Agent.
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("person_id", Integer, ForeignKey("persons.id"), nullable=False, index=True),
+    Column("credential_version", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_seen_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("client", String(64), nullable=False, default=""),
+    Column("browser", String(32), nullable=False, default=""),
+    Column("system", String(32), nullable=False, default=""),
+    # Ids are never reused: a page listing sessions must not sign out a newer one.
+    sqlite_autoincrement=True,
 )
 
 # Who may see a person's free/busy time; no row means the configured default.

@@ -97,10 +97,18 @@ def test_a_lock_applies_everywhere_at_once_and_an_unlock_restores(
     assert not dav_accepts(live, person.login, PASSWORD)
     theirs.goto(live.http_url + "/")
     expect(theirs).to_have_url(live.http_url + "/login?next=%2F")
+    expect(theirs.get_by_role("alert")).to_have_text(
+        "Votre session a pris fin. Connectez-vous de nouveau."
+    )
+    assert live.core.web_sessions.list(person) == []
 
     page.get_by_role("button", name="Déverrouiller le compte").click()
     expect(page.locator("#state")).to_have_text("Actif")
     assert imap_accepts(live, person.login, PASSWORD)
+    ended = live.core.audit.recent(limit=20, subject=person.login, event_prefix="auth.")
+    assert [(r.event, r.actor, r.detail) for r in ended] == [
+        ("auth.sessions_revoked", admin.login, "all count=1 reason=locked")
+    ]
     records = live.core.audit.recent(limit=20, subject=person.login, event_prefix="account.")
     assert [(r.event, r.actor) for r in records[:2]] == [
         ("account.enabled", admin.login),
