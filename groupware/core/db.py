@@ -6,6 +6,7 @@ default) and PostgreSQL. The schema is created with ``metadata.create_all``;
 every table belongs to one core module that owns its rows:
 
 - ``persons``, ``addresses``, ``groups``, ``group_members``: ``core.directory``
+- ``group_managers``: ``core.group_managers``
 - ``login_failures``: ``core.auth`` (throttling)
 - ``audit_log``: ``core.audit``
 - ``directory_revision``, ``directory_changes``: ``core.directory_log``
@@ -97,6 +98,15 @@ group_members = Table(
     Column("person_id", Integer, ForeignKey("persons.id"), primary_key=True, index=True),
     # import: kept in step with the HR file; manual: only the CLI/admin removes it
     Column("source", String(16), nullable=False),
+)
+
+# Who keeps a group: a manager has ``manage`` on every collection the group owns (its
+# department agenda first), and is a member too (core.group_managers sees to it).
+group_managers = Table(
+    "group_managers",
+    metadata,
+    Column("group_id", Integer, ForeignKey("groups.id"), primary_key=True),
+    Column("person_id", Integer, ForeignKey("persons.id"), primary_key=True, index=True),
 )
 
 login_failures = Table(

@@ -13,6 +13,7 @@ from groupware.core.audit import Audit
 from groupware.core.auth import Authenticator
 from groupware.core.db import make_engine
 from groupware.core.directory import Directory
+from groupware.core.group_managers import GroupManagers
 from groupware.core.passwords import Hasher, NumenKey
 from groupware.core.second_factor import SecondFactor
 from groupware.core.sharing import Sharing
@@ -32,6 +33,7 @@ class Core:
     app_passwords: AppPasswords
     second_factor: SecondFactor
     web_sessions: WebSessions
+    group_managers: GroupManagers
 
     @classmethod
     def open(cls, config: Config) -> Core:
@@ -72,6 +74,7 @@ class Core:
             app_passwords,
             second_factor,
             web_sessions,
+            GroupManagers(engine, directory, audit),
         )
 
     def close(self) -> None:

@@ -123,7 +123,17 @@ def create_app(
     def load_user(user_id: str) -> PortalUser | None:
         return sessions.load_user(core, user_id)
 
-    from groupware.web import admin, auth, devices, home, recovery, security, sessions, sharing
+    from groupware.web import (
+        admin,
+        admin_groups,
+        auth,
+        devices,
+        home,
+        recovery,
+        security,
+        sessions,
+        sharing,
+    )
     from groupware.web.sharing import level_labels
 
     app.register_blueprint(auth.bp)
@@ -133,6 +143,7 @@ def create_app(
     app.register_blueprint(security.bp)
     app.register_blueprint(recovery.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(admin_groups.bp)
     app.register_blueprint(sessions.bp)
 
     @app.context_processor
