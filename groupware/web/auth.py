@@ -178,6 +178,21 @@ def _force_password_change() -> Response | None:
     return None
 
 
+def meter_names(person: Person) -> list[str]:
+    """What the strength meter must find absent: the person's name parts."""
+    return sorted(passwords.name_parts((person.first_name, person.last_name)))
+
+
+def meter_dates(person: Person) -> list[str]:
+    """The forms of the person's birth date the strength meter must find absent."""
+    return sorted(passwords.date_forms(person.birth_date)) if person.birth_date else []
+
+
+@bp.app_context_processor
+def _meter_helpers() -> dict[str, Any]:
+    return {"meter_names": meter_names, "meter_dates": meter_dates}
+
+
 @bp.app_context_processor
 def _language_form() -> dict[str, Any]:
     form = LanguageForm(prefix="lang")
@@ -265,6 +280,7 @@ def change_password() -> Response | str | tuple[str, int]:
             form=form,
             forced=person.must_change_password,
             min_length=min_length,
+            person=person,
         ),
         status,
     )

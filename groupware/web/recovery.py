@@ -238,7 +238,15 @@ def new_password() -> Response | str | tuple[str, int]:
             return redirect(url_for("auth.login"))
     elif request.method == "POST":
         status = 400
-    return render_template("recovery/password.html", form=form, person=person), status
+    return (
+        render_template(
+            "recovery/password.html",
+            form=form,
+            person=person,
+            min_length=core.config.accounts.min_password_length,
+        ),
+        status,
+    )
 
 
 def _notice(person: Person) -> tuple[str, str]:
