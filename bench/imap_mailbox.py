@@ -9,9 +9,12 @@ Dovecot comes from Debian (``apt-get install dovecot-imapd``); when it is missin
 our figures are printed. Both servers run in their own processes on 127.0.0.1. Ours is
 reached over implicit TLS (it refuses LOGIN in clear); Dovecot in clear, unless
 ``--peer-tls`` gives it implicit TLS too (a throwaway certificate), for a like-for-like
-comparison.
+comparison. Dovecot's default ``mail_fsync = optimized`` does not fsync an appended
+message before answering; ``--peer-fsync always`` makes it fsync as ours always does
+(a message is acknowledged only once it is on disk), for a like-for-like APPEND figure.
 
     python bench/imap_mailbox.py [--messages 10000] [--runs 5] [--peer-tls]
+                                 [--peer-fsync optimized|always]
 """
 
 from __future__ import annotations
@@ -158,6 +161,7 @@ ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain
 mail_location = maildir:{base}/mail/%u
+mail_fsync = {fsync}
 passdb {{
   driver = passwd-file
   args = scheme=PLAIN username_format=%u {base}/users
@@ -186,7 +190,7 @@ default_internal_user = {user}
 
 @contextmanager
 def dovecot(
-    total: int, *, tls: bool = False
+    total: int, *, tls: bool = False, fsync: str = "optimized"
 ) -> Iterator[tuple[IMAPClient, Callable[[int], None]] | None]:
     """A throwaway Dovecot on loopback (implicit TLS with ``tls``), or None if missing."""
     binary = shutil.which("dovecot") or "/usr/sbin/dovecot"
@@ -221,6 +225,7 @@ def dovecot(
         tls_port=port if tls else 0,
         user=user,
         login_user=login_user,
+        fsync=fsync,
     )
     if tls:
         import trustme
@@ -278,15 +283,21 @@ def main() -> None:
     parser.add_argument(
         "--peer-tls", action="store_true", help="Dovecot over implicit TLS too, as ours is"
     )
+    parser.add_argument(
+        "--peer-fsync",
+        choices=("optimized", "always"),
+        default="optimized",
+        help="Dovecot's mail_fsync (its default: optimized)",
+    )
     args = parser.parse_args()
     with ours(args.messages) as (client, fill):
         mine = measure(client, fill, args.messages, args.runs)
-    with dovecot(args.messages, tls=args.peer_tls) as peer:
+    with dovecot(args.messages, tls=args.peer_tls, fsync=args.peer_fsync) as peer:
         theirs = measure(peer[0], peer[1], args.messages, args.runs) if peer else None
     peer_link = "TLS" if args.peer_tls else "clear"
     print(
         f"mailbox: {args.messages} messages, medians of {args.runs} runs (ms); "
-        f"groupware over TLS, dovecot in {peer_link}"
+        f"groupware over TLS, dovecot in {peer_link} with mail_fsync={args.peer_fsync}"
     )
     print(f"{'operation':<22}{'groupware':>12}{'dovecot':>12}{'ratio':>8}")
     for name, value in mine.items():

@@ -1,16 +1,18 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The delivery pipeline: from the spool into mailboxes.
 
-A delivery runs these steps, each its own function over a :class:`DeliveryJob`:
+Messages are delivered in batches (one or more spooled messages); each step is a
+function over the batch's :class:`DeliveryJob` list:
 
 1. :func:`add_trace_headers`: ``Return-Path:`` and ``Received:`` (RFC 5321 §4.4);
 2. :func:`resolve_recipients`: addresses, aliases and group lists (members
-   expanded, each person once);
+   expanded, each person once per message; each address looked up once per batch);
 3. filters (Sieve, anti-spam, anti-virus) go here, between resolution and filing;
 4. :func:`file_into_inboxes`: each person's INBOX in the mail store, with a
    delivery key so that a redelivery after a crash stores nothing twice; a person
    over quota gets nothing and the sender a bounce (RFC 3464) — checked again here
-   because the quota may have filled since RCPT;
+   because the quota may have filled since RCPT. The whole batch is one store
+   write (``MailStore.deliver_many``: shared fsyncs, one durable commit);
 5. the store publishes ``MailboxChanged``, which wakes IMAP sessions in IDLE.
 
 Remote recipients are left in ``job.remote`` with the message as it goes on the
@@ -25,17 +27,17 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
 
 from groupware.core.audit import Audit
 from groupware.core.directory import Person
-from groupware.mail.addressing import Recipients, parse_address
+from groupware.mail.addressing import LocalRecipient, Recipients, parse_address
 from groupware.mail.dsn import RecipientReport, build_report
 from groupware.mail.spool import SpooledMessage
-from groupware.mail.store import INBOX, MailStore, QuotaExceededError
+from groupware.mail.store import INBOX, InboxDelivery, MailStore, QuotaExceededError
 
 log = logging.getLogger(__name__)
 
@@ -55,62 +57,79 @@ class DeliveryJob:
     failures: list[tuple[str, str, str]] = field(default_factory=list)  # rcpt, status, text
 
 
-def add_trace_headers(job: DeliveryJob, _pipeline: Delivery) -> None:
+def add_trace_headers(jobs: Sequence[DeliveryJob], _pipeline: Delivery) -> None:
     """Prepend Return-Path and Received, as the delivering MTA must."""
-    envelope = job.message.envelope
-    when = format_datetime(datetime.fromtimestamp(envelope.received_at, UTC))
-    # RFC 3848: ESMTP, ESMTPS (TLS), ESMTPA (authenticated), ESMTPSA (both).
-    protocol = "ESMTP" + ("S" if envelope.tls else "") + ("A" if envelope.authenticated_as else "")
-    received = (
-        f"Received: from {envelope.helo or 'unknown'} ({envelope.peer})\r\n"
-        f"\tby {job.hostname} (groupware) with {protocol} id {job.message.queue_id}\r\n"
-        f"\t{'(' + envelope.tls + ') ' if envelope.tls else ''}; {when}\r\n"
+    for job in jobs:
+        envelope = job.message.envelope
+        when = format_datetime(datetime.fromtimestamp(envelope.received_at, UTC))
+        # RFC 3848: ESMTP, ESMTPS (TLS), ESMTPA (authenticated), ESMTPSA (both).
+        protocol = (
+            "ESMTP" + ("S" if envelope.tls else "") + ("A" if envelope.authenticated_as else "")
+        )
+        received = (
+            f"Received: from {envelope.helo or 'unknown'} ({envelope.peer})\r\n"
+            f"\tby {job.hostname} (groupware) with {protocol} id {job.message.queue_id}\r\n"
+            f"\t{'(' + envelope.tls + ') ' if envelope.tls else ''}; {when}\r\n"
+        )
+        return_path = f"Return-Path: <{envelope.mail_from}>\r\n"
+        data = job.message.data
+        while data.lower().startswith(b"return-path:"):
+            # A Return-Path from the sender is replaced by ours (RFC 5321 §4.4).
+            _line, _sep, data = data.partition(b"\n")
+        job.relay_data = received.encode() + data
+        job.data = return_path.encode() + job.relay_data
+
+
+def resolve_recipients(jobs: Sequence[DeliveryJob], pipeline: Delivery) -> None:
+    """Local people for every local recipient; others are left for outbound.
+
+    An address is looked up once per batch: a flood to one person costs one lookup.
+    """
+    found_for: dict[str, LocalRecipient | None] = {}
+    for job in jobs:
+        for rcpt in job.message.envelope.rcpt_tos:
+            address = parse_address(rcpt)
+            if address is None:
+                job.failures.append((rcpt, "5.1.3", "malformed address"))
+                continue
+            if (
+                not pipeline.recipients.is_local_domain(address.domain)
+                or address.has_routing_tricks
+            ):
+                job.remote.append(rcpt)
+                continue
+            key = f"{address.local.lower()}@{address.domain}"
+            if key not in found_for:
+                found_for[key] = pipeline.recipients.resolve(address)
+            found = found_for[key]
+            if found is None:
+                job.failures.append((rcpt, "5.1.1", "no such user"))
+                continue
+            for person in found.persons:
+                job.persons.setdefault(person.id, person)
+
+
+def file_into_inboxes(jobs: Sequence[DeliveryJob], pipeline: Delivery) -> None:
+    """Store one copy per person and message, idempotently, in one store write."""
+    wanted: list[tuple[DeliveryJob, Person]] = []
+    for job in jobs:
+        for person in job.persons.values():
+            pipeline.ensure_mailboxes(person)
+            wanted.append((job, person))
+    results = pipeline.store.deliver_many(
+        [
+            InboxDelivery(person, job.data, delivery_key=f"{job.message.queue_id}:{person.id}")
+            for job, person in wanted
+        ]
     )
-    return_path = f"Return-Path: <{envelope.mail_from}>\r\n"
-    data = job.message.data
-    while data.lower().startswith(b"return-path:"):
-        # A Return-Path from the sender is replaced by ours (RFC 5321 §4.4).
-        _line, _sep, data = data.partition(b"\n")
-    job.relay_data = received.encode() + data
-    job.data = return_path.encode() + job.relay_data
-
-
-def resolve_recipients(job: DeliveryJob, pipeline: Delivery) -> None:
-    """Local people for every local recipient; others are left for outbound."""
-    for rcpt in job.message.envelope.rcpt_tos:
-        address = parse_address(rcpt)
-        if address is None:
-            job.failures.append((rcpt, "5.1.3", "malformed address"))
-            continue
-        if not pipeline.recipients.is_local_domain(address.domain) or address.has_routing_tricks:
-            job.remote.append(rcpt)
-            continue
-        found = pipeline.recipients.resolve(address)
-        if found is None:
-            job.failures.append((rcpt, "5.1.1", "no such user"))
-            continue
-        for person in found.persons:
-            job.persons.setdefault(person.id, person)
-
-
-def file_into_inboxes(job: DeliveryJob, pipeline: Delivery) -> None:
-    """Store one copy per person, idempotently."""
-    for person in job.persons.values():
-        pipeline.ensure_mailboxes(person)
-        try:
-            pipeline.store.append(
-                person,
-                INBOX,
-                job.data,
-                delivery_key=f"{job.message.queue_id}:{person.id}",
-            )
-        except QuotaExceededError:
+    for (job, person), result in zip(wanted, results, strict=True):
+        if result is None:
             job.failures.append((person.email, "5.2.2", "mailbox full"))
-            continue
-        job.delivered.append(person.email)
+        else:
+            job.delivered.append(person.email)
 
 
-Step = Callable[[DeliveryJob, "Delivery"], None]
+Step = Callable[[Sequence[DeliveryJob], "Delivery"], None]
 STEPS: tuple[Step, ...] = (add_trace_headers, resolve_recipients, file_into_inboxes)
 
 
@@ -143,10 +162,27 @@ class Delivery:
 
     def deliver(self, message: SpooledMessage) -> DeliveryJob:
         """Deliver one message to its local recipients; bounce failures to the sender."""
-        job = DeliveryJob(message=message, hostname=self.hostname)
+        return self.deliver_batch([message])[0]
+
+    def deliver_batch(self, messages: Sequence[SpooledMessage]) -> list[DeliveryJob]:
+        """Deliver messages together (one store write for them all), then report each.
+
+        Args:
+            messages: spooled messages, each once.
+
+        Returns:
+            Their jobs, in order: who got each, who failed, what goes out.
+        """
+        jobs = [DeliveryJob(message=message, hostname=self.hostname) for message in messages]
         for step in self.steps:
-            step(job, self)
-        envelope = message.envelope
+            step(jobs, self)
+        for job in jobs:
+            self._report(job)
+        return jobs
+
+    def _report(self, job: DeliveryJob) -> None:
+        """The audit trail of one message, and its bounce if something failed."""
+        envelope = job.message.envelope
         for rcpt in job.delivered:
             self.audit.record(
                 "mail.delivered",
@@ -154,7 +190,7 @@ class Delivery:
                 subject=rcpt,
                 protocol=envelope.listener,
                 client=envelope.peer,
-                detail=message.queue_id,
+                detail=job.message.queue_id,
             )
         for rcpt, status, reason in job.failures:
             self.audit.record(
@@ -164,11 +200,10 @@ class Delivery:
                 protocol=envelope.listener,
                 client=envelope.peer,
                 outcome="failed",
-                detail=f"{message.queue_id} {status} {reason}",
+                detail=f"{job.message.queue_id} {status} {reason}",
             )
         if job.failures and envelope.mail_from:
             self._bounce(job)
-        return job
 
     def _bounce(self, job: DeliveryJob) -> None:
         """A delivery status notification (RFC 3464) for the sender.

@@ -27,7 +27,7 @@ from groupware.core.events import EventBus
 from groupware.core.services import Core
 from groupware.mail.addressing import Recipients
 from groupware.mail.delivery import Delivery
-from groupware.mail.spool import Envelope, Spool
+from groupware.mail.spool import Envelope, Spool, SpooledMessage
 from groupware.mail.store import MailStore
 
 
@@ -37,8 +37,8 @@ class Notices:
     def __init__(self, config: Config) -> None:
         self._config = config
         self.spool = Spool(config.data_dir / "spool")
-        #: Set by the composition root when delivery runs here: called with the queue id.
-        self.wake: Callable[[str], None] | None = None
+        #: Set by the composition root when delivery runs here: given the spooled message.
+        self.wake: Callable[[SpooledMessage], None] | None = None
 
     def send(self, person: Person, subject: str, body: str) -> str:
         """Spool one notice to ``person``; its queue id. Blocking (fsync)."""
@@ -59,13 +59,14 @@ class Notices:
             received_at=time.time(),
             listener="notice",
         )
-        queue_id = self.spool.accept(envelope, message.as_bytes())
+        data = message.as_bytes()
+        queue_id = self.spool.accept(envelope, data)
         if self.wake is not None:
-            self.wake(queue_id)
+            self.wake(SpooledMessage(queue_id, envelope, data))
         return queue_id
 
 
-def deliver_here(core: Core, notices: Notices) -> Callable[[str], None]:
+def deliver_here(core: Core, notices: Notices) -> Callable[[SpooledMessage], None]:
     """A ``wake`` for ``notices`` that delivers each notice in this process, at once.
 
     For processes without the mail service (the CLI): a notice is local mail, so
@@ -78,8 +79,8 @@ def deliver_here(core: Core, notices: Notices) -> Callable[[str], None]:
         core.config.smtp.hostname or f"mail.{core.config.server.domain}",
     )
 
-    def deliver(queue_id: str) -> None:
-        delivery.deliver(notices.spool.load(queue_id))
-        notices.spool.done(queue_id)
+    def deliver(message: SpooledMessage) -> None:
+        delivery.deliver(message)
+        notices.spool.done(message.queue_id)
 
     return deliver

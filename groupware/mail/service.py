@@ -3,12 +3,18 @@
 
 ``start(stack)`` binds every listener (port 0 allowed; ``addresses`` shows the real
 ones), recovers the spool (every accepted message not yet delivered is delivered
-now, exactly once) and runs delivery in worker threads so that no file or database
-work blocks the loop. Remote recipients, and bounces for remote senders, are
-handed to the outbound queue (``mail.outbound``) before the incoming spool file is
-removed; the queue sends them from its own task on this loop, and only once the
-recovered incoming messages have been handed over (so that a message whose
-hand-off was interrupted is never queued twice).
+now, exactly once) and runs delivery in worker threads of its own so that no file
+or database work blocks the loop, and the SMTP handlers' short calls (default
+executor) never queue behind a delivery. A worker takes every message waiting, up to
+:data:`MAX_BATCH_COUNT`, and delivers them together (one store transaction, shared
+fsyncs, one spool folder fsync for their removal); a batch that fails is delivered
+again one message at a time, so that one bad message holds back no other.
+
+Remote recipients, and bounces for remote senders, are handed to the outbound
+queue (``mail.outbound``) before the incoming spool file is removed; the queue
+sends them from its own task on this loop, and only once the recovered incoming
+messages have been handed over (so that a message whose hand-off was interrupted
+is never queued twice).
 """
 
 from __future__ import annotations
@@ -17,22 +23,32 @@ import asyncio
 import contextlib
 import logging
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack
+from typing import Final
 
 from groupware.config import Listen
 from groupware.core.events import EventBus
 from groupware.core.services import Core
 from groupware.errors import ConfigError
 from groupware.mail.addressing import Recipients
-from groupware.mail.delivery import Delivery
+from groupware.mail.delivery import Delivery, DeliveryJob
 from groupware.mail.outbound import Outbound, OutboundQueue
 from groupware.mail.smtp import SmtpContext, protocol_factory, tls_context
-from groupware.mail.spool import Spool
+from groupware.mail.spool import Spool, SpooledMessage
 from groupware.mail.store import MailStore
 from groupware.mail.transport import DnsPythonResolver, Resolver, Transport
 
 log = logging.getLogger(__name__)
+
+#: Most spooled messages one worker delivers together: enough to share the fsyncs
+#: and the commit of a flood, few enough that one batch stays short.
+MAX_BATCH_COUNT: Final = 32
+#: A queued message up to this size waits in memory as well as in the spool, and up to
+#: this total: beyond, delivery reads it back from its spool file.
+MAX_HELD_BYTES: Final = 256 * 1024
+MAX_HELD_TOTAL_BYTES: Final = 64 * 1024 * 1024
 
 
 class MailService:
@@ -63,11 +79,25 @@ class MailService:
         self.addresses: dict[str, tuple[str, int]] = {}
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._recovering: set[str] = set()
+        self._held: dict[str, SpooledMessage] = {}  # queued, with their bytes (see spooled)
+        self._held_bytes = 0
+        self._batches_running = 0
+        self._batch_may_start = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    def spooled(self, queue_id: str) -> None:
-        """Hand a freshly spooled message to the delivery worker (loop thread)."""
-        self._queue.put_nowait(queue_id)
+    def spooled(self, message: SpooledMessage) -> None:
+        """Hand a freshly spooled message to the delivery workers (loop thread).
+
+        A small one is kept in memory until its batch starts, so that delivery does
+        not read back the file just written (it is on disk all the same).
+        """
+        size = len(message.data)
+        if size <= MAX_HELD_BYTES and self._held_bytes + size <= MAX_HELD_TOTAL_BYTES:
+            self._held[message.queue_id] = message
+            self._held_bytes += size
+        self._queue.put_nowait(message.queue_id)
+        if self._queue.qsize() >= MAX_BATCH_COUNT - 1:
+            self._batch_may_start.set()  # a full batch waits (see _next_batch)
 
     async def start(self, stack: AsyncExitStack, *, smtp: bool = True) -> None:
         """Bind the SMTP listeners, recover the spool, start delivery."""
@@ -103,9 +133,14 @@ class MailService:
             self._queue.put_nowait(queue_id)
         if not self._recovering:
             self.outbound.recovered.set()
-        # Several workers: file and database waits (fsync, commits) overlap.
-        for number in range(self.core.config.smtp.delivery_workers_count):
-            worker = asyncio.create_task(self._deliver_forever(), name=f"mail-delivery-{number}")
+        # Several workers: one's file waits (fsync) overlap another's work.
+        count = self.core.config.smtp.delivery_workers_count
+        executor = ThreadPoolExecutor(max_workers=max(1, count), thread_name_prefix="mail-delivery")
+        stack.push_async_callback(_shut_down, executor)
+        for number in range(count):
+            worker = asyncio.create_task(
+                self._deliver_forever(executor), name=f"mail-delivery-{number}"
+            )
             stack.push_async_callback(_cancel, worker)
 
     async def _listen(
@@ -130,51 +165,124 @@ class MailService:
         stack.push_async_callback(_close_server, server)
         log.info("listener.started service=%s address=%s", label, Listen(host, port))
 
-    async def _deliver_forever(self) -> None:
+    async def _deliver_forever(self, executor: ThreadPoolExecutor) -> None:
+        loop = asyncio.get_running_loop()
         while True:
-            queue_id = await self._queue.get()
+            queue_ids = await self._next_batch()
+            held = self._take_held(queue_ids)
+            self._batches_running += 1
             try:
-                await asyncio.to_thread(self._deliver_one, queue_id)
-            except Exception:  # noqa: BLE001 - boundary: one message must not stop delivery
-                log.exception("delivery.failed queue_id=%s", queue_id)
-                # It stays in the spool and is retried at the next start.
-            if queue_id in self._recovering:
-                self._recovering.discard(queue_id)
+                await loop.run_in_executor(executor, self._deliver_batch, queue_ids, held)
+            except Exception:  # noqa: BLE001 - boundary: one batch must not stop delivery
+                log.exception("delivery.failed queue_ids=%s", ",".join(queue_ids))
+                # They stay in the spool and are retried at the next start.
+            finally:
+                self._batches_running -= 1
+                self._batch_may_start.set()
+            if self._recovering.intersection(queue_ids):
+                self._recovering.difference_update(queue_ids)
                 if not self._recovering:
                     # Every recovered message is handed over: outbound may send now.
                     self.outbound.recovered.set()
 
-    def _deliver_one(self, queue_id: str) -> None:
+    async def _next_batch(self) -> list[str]:
+        """The next messages to deliver together: every one waiting, up to a full batch.
+
+        While another batch runs, a second one starts only once a full batch waits
+        (that one is falling behind): otherwise the workers would share a flood out in
+        small batches, each paying the fsyncs and the commit a large one shares, and
+        queue for SQLite's one writer. So a flood is delivered in full batches, one
+        after the other, and several at a time only when one worker cannot keep up.
+        """
+        queue_ids = [await self._queue.get()]
+        while self._batches_running and self._queue.qsize() + 1 < MAX_BATCH_COUNT:
+            self._batch_may_start.clear()
+            await self._batch_may_start.wait()
+        while len(queue_ids) < MAX_BATCH_COUNT and not self._queue.empty():
+            queue_id = self._queue.get_nowait()
+            if queue_id not in queue_ids:  # recovery may queue one twice
+                queue_ids.append(queue_id)
+        return queue_ids
+
+    def _take_held(self, queue_ids: Sequence[str]) -> dict[str, SpooledMessage]:
+        """The messages of a batch kept in memory (see :meth:`spooled`), no longer kept."""
+        held = {}
+        for queue_id in queue_ids:
+            message = self._held.pop(queue_id, None)
+            if message is not None:
+                held[queue_id] = message
+                self._held_bytes -= len(message.data)
+        return held
+
+    def _deliver_batch(self, queue_ids: Sequence[str], held: Mapping[str, SpooledMessage]) -> None:
+        """Deliver spooled messages together; one at a time if that fails (blocking).
+
+        Args:
+            queue_ids: the messages, in spool order.
+            held: those of them kept in memory (the others are read from the spool).
+        """
+        messages = self._load(queue_ids, held)
+        if not messages:
+            return
         try:
-            message = self.spool.load(queue_id)
-        except FileNotFoundError:
-            return  # delivered already (recovery queued it twice)
-        job = self.delivery.deliver(message)
-        envelope = message.envelope
+            jobs = self.delivery.deliver_batch(messages)
+        except Exception:  # noqa: BLE001 - boundary: the others must not wait for a bad one
+            if len(messages) == 1:
+                raise
+            log.exception("delivery.batch_failed count=%d (one at a time now)", len(messages))
+            for message in messages:
+                try:
+                    self._hand_over([self.delivery.deliver(message)])
+                except Exception:  # noqa: BLE001 - boundary: one message must not stop delivery
+                    log.exception("delivery.failed queue_id=%s", message.queue_id)
+            return
+        self._hand_over(jobs)
+
+    def _load(
+        self, queue_ids: Sequence[str], held: Mapping[str, SpooledMessage]
+    ) -> list[SpooledMessage]:
+        messages = []
+        for queue_id in queue_ids:
+            if queue_id in held:
+                messages.append(held[queue_id])
+                continue
+            try:
+                messages.append(self.spool.load(queue_id))
+            except FileNotFoundError:
+                continue  # delivered already (recovery queued it twice)
+        return messages
+
+    def _hand_over(self, jobs: Sequence[DeliveryJob]) -> None:
+        """Remote recipients and bounces to the outbound queue, then out of the spool."""
         released: list[str] = []
-        if job.remote:
-            # Same id as the spool file: a second hand-off after a crash writes nothing.
-            self.outbound.submit(
-                queue_id,
-                envelope.mail_from,
-                job.remote,
-                job.relay_data,
-                smtp_utf8=envelope.smtp_utf8,
-                authenticated_as=envelope.authenticated_as,
-            )
-            released.append(queue_id)
-        if job.bounce is not None:
-            # Never bounce a bounce: delivery reports only on messages with a sender.
-            released += self._queue_report(envelope.mail_from, job.bounce, f"{queue_id}-dsn")
-        self.spool.done(queue_id)
+        for job in jobs:
+            queue_id, envelope = job.message.queue_id, job.message.envelope
+            if job.remote:
+                # Same id as the spool file: a second hand-off after a crash writes nothing.
+                self.outbound.submit(
+                    queue_id,
+                    envelope.mail_from,
+                    job.remote,
+                    job.relay_data,
+                    smtp_utf8=envelope.smtp_utf8,
+                    authenticated_as=envelope.authenticated_as,
+                )
+                released.append(queue_id)
+            if job.bounce is not None:
+                # Never bounce a bounce: delivery reports only on messages with a sender.
+                released += self._queue_report(envelope.mail_from, job.bounce, f"{queue_id}-dsn")
+        # The store's commit is durable already: a crash from here on delivers again,
+        # which stores nothing twice (delivery keys) and hands over nothing twice.
+        self.spool.done(*(job.message.queue_id for job in jobs))
         # Released only now: a message still in the incoming spool is never being sent.
         self.outbound.release(released)
+        # One line per batch (each delivery has its audit line already).
         log.info(
-            "delivery.done queue_id=%s delivered=%d failed=%d remote=%d",
-            queue_id,
-            len(job.delivered),
-            len(job.failures),
-            len(job.remote),
+            "delivery.done queue_ids=%s delivered=%d failed=%d remote=%d",
+            ",".join(job.message.queue_id for job in jobs),
+            sum(len(job.delivered) for job in jobs),
+            sum(len(job.failures) for job in jobs),
+            sum(len(job.remote) for job in jobs),
         )
 
     def _queue_report(self, sender: str, report: bytes, key: str) -> list[str]:
@@ -193,6 +301,11 @@ async def _close_server(server: asyncio.base_events.Server) -> None:
     server.close()
     with contextlib.suppress(asyncio.TimeoutError):
         await asyncio.wait_for(server.wait_closed(), timeout=5)
+
+
+async def _shut_down(executor: ThreadPoolExecutor) -> None:
+    """Wait, off the loop, for the batch a cancelled worker left running."""
+    await asyncio.to_thread(executor.shutdown, wait=True)
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:

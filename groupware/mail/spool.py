@@ -10,6 +10,9 @@ accepted message lands exactly once.
 
 :func:`write_durably` and :func:`remove_durably` are the one implementation of that
 discipline; the outbound queue (``mail.outbound``) writes its files through them too.
+Concurrent writers of one folder share its fsync through a :class:`FolderSync`
+(group commit): each still returns only once an fsync of the folder begun after its
+own rename has succeeded.
 """
 
 from __future__ import annotations
@@ -18,9 +21,10 @@ import json
 import logging
 import os
 import secrets
+import threading
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Final
 
@@ -56,9 +60,18 @@ class SpooledMessage:
 
 
 TEMPORARY_SUFFIX: Final = ".tmp"
+_ENVELOPE_FIELDS: Final = tuple(item.name for item in fields(Envelope))
 
 
-def _fsync_dir(path: Path) -> None:
+def _fields(envelope: Envelope) -> dict[str, object]:
+    """The envelope as JSON takes it: ``asdict`` without its deep copy (same result)."""
+    values: dict[str, object] = {name: getattr(envelope, name) for name in _ENVELOPE_FIELDS}
+    values["rcpt_tos"] = list(envelope.rcpt_tos)
+    return values
+
+
+def fsync_dir(path: Path) -> None:
+    """Make the entries of a folder (creations, renames, removals) durable. Blocking."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -66,8 +79,59 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+class FolderSync:
+    """One folder's fsync, shared by the threads that wait for it at the same time.
+
+    A caller of :meth:`sync` has renamed or removed entries before calling; an fsync
+    that *begins* after the call covers them. At most one fsync runs at a time: those
+    who arrive while it runs wait for it to end, then one of them starts the next one
+    for all of them (group commit). Thread-safe; blocking.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._changed = threading.Condition()
+        self._begun = 0  # fsyncs started, numbered in order
+        self._done = 0  # the number of the newest fsync that succeeded
+        self._is_running = False
+
+    def sync(self) -> None:
+        """Return once an fsync of the folder begun after this call has succeeded.
+
+        Raises:
+            OSError: the fsync this caller started failed.
+        """
+        with self._changed:
+            needed = self._begun + 1
+            while self._done < needed:
+                if self._is_running:
+                    self._changed.wait()
+                else:
+                    self._run_locked()
+
+    def _run_locked(self) -> None:
+        """One fsync for everyone waiting; called, and returns, with the lock held."""
+        self._is_running = True
+        self._begun += 1
+        number = self._begun
+        self._changed.release()
+        try:
+            fsync_dir(self.folder)
+        finally:
+            self._changed.acquire()
+            self._is_running = False
+            self._changed.notify_all()
+        # Only on success; fsyncs run one at a time in order, so this only grows.
+        self._done = number
+
+
 def write_durably(
-    folder: Path, name: str, chunks: Iterable[bytes], *, exclusive: bool = True
+    folder: Path,
+    name: str,
+    chunks: Iterable[bytes],
+    *,
+    exclusive: bool = True,
+    folder_sync: FolderSync | None = None,
 ) -> Path:
     """Write ``folder/name`` so that after a crash it is either absent or complete.
 
@@ -80,6 +144,7 @@ def write_durably(
         chunks: the content.
         exclusive: refuse to reuse a temporary file left by another writer (a
             stale one from a crash is removed by the owner's recovery).
+        folder_sync: the folder's shared fsync, when several threads write there.
 
     Returns:
         The final path.
@@ -97,15 +162,23 @@ def write_durably(
         os.close(fd)
     final = folder / name
     os.replace(temporary, final)
-    _fsync_dir(folder)
+    _sync(folder, folder_sync)
     return final
 
 
-def remove_durably(folder: Path, *names: str) -> None:
+def remove_durably(folder: Path, *names: str, folder_sync: FolderSync | None = None) -> None:
     """Remove files (missing ones are fine), then fsync the folder once. Blocking."""
     for name in names:
         (folder / name).unlink(missing_ok=True)
-    _fsync_dir(folder)
+    _sync(folder, folder_sync)
+
+
+def _sync(folder: Path, folder_sync: FolderSync | None) -> None:
+    if folder_sync is None:
+        fsync_dir(folder)
+    else:
+        assert folder_sync.folder == folder, "a FolderSync serves one folder"
+        folder_sync.sync()
 
 
 class Spool:
@@ -114,12 +187,19 @@ class Spool:
     def __init__(self, root: Path) -> None:
         self.incoming = root / "incoming"
         self.incoming.mkdir(parents=True, exist_ok=True)
+        # Concurrent DATA commands and the delivery's removals share the folder's fsync.
+        self._folder_sync = FolderSync(self.incoming)
 
     def accept(self, envelope: Envelope, data: bytes) -> str:
-        """Write a message durably; returns its queue id. Blocking (fsync)."""
+        """Write a message durably; returns its queue id. Blocking (fsync).
+
+        On return the file's bytes and its name are both on disk: ``250`` may be sent.
+        """
         queue_id = f"{int(time.time() * 1000):x}{secrets.token_hex(6)}"
-        header = json.dumps(asdict(envelope), ensure_ascii=True).encode() + b"\n"
-        write_durably(self.incoming, f"{queue_id}{SUFFIX}", (header, data))
+        header = json.dumps(_fields(envelope), ensure_ascii=True).encode() + b"\n"
+        write_durably(
+            self.incoming, f"{queue_id}{SUFFIX}", (header, data), folder_sync=self._folder_sync
+        )
         return queue_id
 
     def load(self, queue_id: str) -> SpooledMessage:
@@ -139,6 +219,15 @@ class Spool:
             elif path.suffix == SUFFIX:
                 yield path.stem
 
-    def done(self, queue_id: str) -> None:
-        """Remove a delivered message."""
-        remove_durably(self.incoming, f"{queue_id}{SUFFIX}")
+    def done(self, *queue_ids: str) -> None:
+        """Remove delivered messages, durably (one folder fsync for them all). Blocking.
+
+        The outbound queue may send what they handed it only after this returns: a
+        removal lost in a crash would deliver them again (the store ignores that,
+        by delivery key, but the outbound queue could have sent and forgotten them).
+        """
+        remove_durably(
+            self.incoming,
+            *(f"{queue_id}{SUFFIX}" for queue_id in queue_ids),
+            folder_sync=self._folder_sync,
+        )

@@ -14,16 +14,13 @@ and enforced in the same transaction as the write.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
-import secrets
 import time
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
@@ -51,8 +48,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from groupware.core.directory import Person
 from groupware.core.events import EventBus, MailboxChanged
 from groupware.errors import ConflictError, GroupwareError, NotFoundError
-from groupware.mail import mime, text
-from groupware.mail.imap import fetch as imap_fetch
+from groupware.mail import mime
+from groupware.mail.blobs import BlobFiles
 from groupware.mail.schema import (
     LATE_BLOB_COLUMNS,
     mail_blobs,
@@ -63,6 +60,20 @@ from groupware.mail.schema import (
     metadata,
     persons,
 )
+from groupware.mail.store_write import AppendResult as AppendResult
+from groupware.mail.store_write import (
+    Filing,
+    NewRow,
+    Prepared,
+    allocate,
+    charge_quota,
+    delivered_before,
+    index_filings,
+    insert_messages,
+    prepare,
+    to_crlf,
+)
+from groupware.mail.store_write import InboxDelivery as InboxDelivery
 from groupware.mail.text_index import TextIndex, text_index_for
 
 log = logging.getLogger(__name__)
@@ -131,15 +142,6 @@ class MessageInfo:
     blob_id: int
     blob_path: str
     is_recent: bool
-
-
-@dataclass(frozen=True, slots=True)
-class AppendResult:
-    """Where an appended message landed (RFC 4315 APPENDUID)."""
-
-    mailbox_id: int
-    uidvalidity: int
-    uid: int
 
 
 @dataclass(slots=True)
@@ -334,26 +336,23 @@ _MAILBOX_AND_USAGE: Final = (
 _USED_BYTES: Final = select(mail_usage.c.bytes).where(
     mail_usage.c.person_id == bindparam("b_person")
 )
-_CHARGE: Final = (
-    update(mail_usage)
+_USAGE: Final = select(mail_usage.c.bytes, mail_usage.c.messages).where(
+    mail_usage.c.person_id == bindparam("b_person")
+)
+_INBOXES: Final = (
+    select(
+        mailboxes,
+        mail_usage.c.bytes.label("used_bytes"),
+        persons.c.quota_bytes.label("quota_bytes"),
+    )
+    .join(persons, persons.c.id == mailboxes.c.person_id)
+    .outerjoin(mail_usage, mail_usage.c.person_id == mailboxes.c.person_id)
     .where(
-        mail_usage.c.person_id == bindparam("b_person"),
-        mail_usage.c.bytes + bindparam("b_size") <= bindparam("b_limit"),
+        mailboxes.c.person_id.in_(bindparam("b_persons", expanding=True)),
+        mailboxes.c.name == INBOX,
     )
-    .values(bytes=mail_usage.c.bytes + bindparam("b_size"), messages=mail_usage.c.messages + 1)
 )
-_INSERT_BLOB: Final = insert(mail_blobs)
 _INSERT_MESSAGE: Final = insert(mail_messages)
-# One statement reserves UIDs and a MODSEQ: atomic on both engines, no read-then-write.
-_ALLOCATE: Final = (
-    update(mailboxes)
-    .where(mailboxes.c.id == bindparam("b_id"))
-    .values(
-        uid_next=mailboxes.c.uid_next + bindparam("b_count"),
-        highest_modseq=mailboxes.c.highest_modseq + 1,
-    )
-    .returning(mailboxes.c.uid_next, mailboxes.c.highest_modseq, mailboxes.c.uidvalidity)
-)
 _BUMP_MODSEQ: Final = (
     update(mailboxes)
     .where(mailboxes.c.id == bindparam("b_id"))
@@ -558,145 +557,6 @@ def _uid_conditions(uids: Iterable[int]) -> list[ColumnElement[bool]]:
             flush()
     flush()
     return conditions
-
-
-class BlobFiles:
-    """Immutable message files under one folder, written durably."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.root.mkdir(parents=True, exist_ok=True)
-        self._prefix = str(root) + os.sep  # reads build str paths: pathlib costs more
-
-    def write(self, data: bytes) -> str:
-        """Store ``data`` durably; returns its path relative to the root."""
-        name = secrets.token_hex(16)
-        relative = f"{name[:2]}/{name[2:4]}/{name}.eml"
-        target = self.root / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temporary = target.with_suffix(".tmp")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            view = memoryview(data)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(temporary, target)
-        directory = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
-        return relative
-
-    def read(self, relative: str, size: int | None = None) -> bytes:
-        """The bytes of one file; ``size`` (as indexed) saves asking the file system.
-
-        One open, one read, one close: a FETCH of many bodies pays little else.
-        """
-        fd = os.open(self._prefix + relative, os.O_RDONLY)
-        try:
-            if size is None:
-                size = os.fstat(fd).st_size
-            # A regular file gives all it holds up to the count asked; one octet more
-            # than expected shows a file larger than its index says: read the rest.
-            data = os.read(fd, size + 1)
-            if len(data) > size:
-                parts = [data]
-                while chunk := os.read(fd, 1 << 20):
-                    parts.append(chunk)
-                data = b"".join(parts)
-            return data
-        finally:
-            os.close(fd)
-
-    def read_range(self, relative: str, start: int, end: int) -> bytes:
-        """``data[start:end]`` of one file without reading the rest."""
-        with open(self._prefix + relative, "rb") as handle:
-            handle.seek(start)
-            return handle.read(max(0, end - start))
-
-    def remove(self, relative: str) -> None:
-        """Delete one file (missing is fine: removal is idempotent)."""
-        with contextlib.suppress(FileNotFoundError):
-            (self.root / relative).unlink()
-
-
-@dataclass(frozen=True, slots=True)
-class _Prepared:
-    data: bytes
-    size: int
-    envelope: str
-    structure: str
-    sent_date: datetime | None
-    subject_sort: str
-    from_sort: str
-    to_sort: str
-    cc_sort: str
-    message_id: str
-    has_attachment: bool
-    subject_text: str
-    addresses_text: str
-    body_text: str
-    envelope_imap: bytes
-    body_imap: bytes
-    bodystructure_imap: bytes
-    header_text: str
-
-    def blob_values(self, path: str) -> dict[str, Any]:
-        """The ``mail_blobs`` row of this message stored at ``path``."""
-        return {
-            "path": path,
-            "size": self.size,
-            "refcount": 1,
-            "envelope": self.envelope,
-            "structure": self.structure,
-            "sent_date": self.sent_date,
-            "subject_sort": self.subject_sort,
-            "from_sort": self.from_sort,
-            "to_sort": self.to_sort,
-            "cc_sort": self.cc_sort,
-            "message_id": self.message_id,
-            "has_attachment": self.has_attachment,
-            "envelope_imap": self.envelope_imap,
-            "body_imap": self.body_imap,
-            "bodystructure_imap": self.bodystructure_imap,
-            "header_text": self.header_text,
-        }
-
-
-def prepare(data: bytes) -> _Prepared:
-    """Everything the index keeps about a message, computed from its bytes once."""
-    data = mime.to_crlf(data)
-    top, envelope = mime.parse_message(data)
-    subject = text.decode_words(envelope["subject"])
-    addresses = []
-    for key in ("from", "to", "cc", "bcc", "reply-to"):
-        addresses.extend(text.display_names(envelope[key]))
-    return _Prepared(
-        data=data,
-        size=len(data),
-        envelope=json.dumps(envelope, ensure_ascii=False),
-        structure=json.dumps(top.to_json(), ensure_ascii=False),
-        sent_date=text.sent_date(envelope["date"]),
-        subject_sort=text.base_subject(subject)[:255],
-        from_sort=text.first_mailbox(envelope["from"])[:255],
-        to_sort=text.first_mailbox(envelope["to"])[:255],
-        cc_sort=text.first_mailbox(envelope["cc"])[:255],
-        message_id=(envelope["message-id"] or "")[:255],
-        has_attachment=mime.has_attachment(top),
-        subject_text=subject,
-        addresses_text=" ".join(addresses),
-        body_text=text.body_text(data),
-        # As a client without UTF8=ACCEPT gets them (RFC 3501 §7.4.2).
-        envelope_imap=imap_fetch.envelope(envelope),
-        body_imap=imap_fetch.body_structure(top, extensible=False),
-        bodystructure_imap=imap_fetch.body_structure(top, extensible=True),
-        header_text=text.header_text(envelope),
-    )
 
 
 def _add_late_columns(engine: Engine) -> None:
@@ -967,41 +827,141 @@ class MailStore:
             QuotaExceededError: the person's quota would be exceeded; nothing is stored.
         """
         if delivery_key is not None:
-            earlier = self._delivered(delivery_key)
+            earlier = delivered_before(self.engine, [delivery_key]).get(delivery_key)
             if earlier is not None:
                 return earlier
-        data = mime.to_crlf(data)
+        data = to_crlf(data)
         mailbox, quota_bytes = self._mailbox_checking_quota(person, mailbox_name, len(data))
-        # Another thread parses while this one writes: write and fsync release the
-        # GIL, so the parsing runs during the fsyncs; both precede the index row.
-        parsing = self._parser.submit(prepare, data)
+        [prepared], [path] = self._write_and_prepare([data])
+        row = NewRow(
+            prepared=prepared,
+            path=path,
+            mailbox_id=mailbox.id,
+            uid=0,
+            modseq=0,
+            flags=_flags_text(normalize_flags(flags)),
+            # The index keeps naive UTC (SQLite drops the zone): convert, so the
+            # instant survives and not just the wall-clock reading.
+            internal_date=(internal_date or datetime.now(UTC)).astimezone(UTC),
+            is_recent=mailbox.id != recent_taken_in,
+            delivery_key=delivery_key,
+        )
         try:
-            path = self.files.write(data)
+            result = self._index_new(person, quota_bytes, row)
+        except BaseException:
+            self.files.remove(path)
+            raise
+        self.events.publish(MailboxChanged(person.id, mailbox.id, 0))
+        return result
+
+    def deliver_many(self, messages: Sequence[InboxDelivery]) -> list[AppendResult | None]:
+        """File delivered messages into their owners' INBOX, all in one transaction.
+
+        What :meth:`append` with a delivery key does for each, for many at once: the
+        files are written side by side (one folder fsync for them all), the index rows
+        in a few statements, and one commit, which is on disk when this returns (the
+        caller then removes the messages from the spool). The messages of one mailbox
+        share a MODSEQ; a message the quota refuses in the transaction leaves a gap in
+        the UIDs (allowed: UIDs only have to ascend).
+
+        Args:
+            messages: what to file; their delivery keys differ.
+
+        Returns:
+            Per message, in order: where it landed (where it landed the first time, for
+            a key delivered before), or None when the quota had no room for it.
+
+        Raises:
+            NotFoundError: a person has no INBOX (``ensure_mailboxes`` makes it).
+        """
+        results: list[AppendResult | None] = [None] * len(messages)
+        filings = self._filings(messages, results)
+        if not filings:
+            return results
+        prepared, paths = self._write_and_prepare([filing.data for filing in filings])
+        for filing, one, path in zip(filings, prepared, paths, strict=True):
+            filing.row = NewRow(
+                prepared=one,
+                path=path,
+                mailbox_id=filing.mailbox_id,
+                uid=0,
+                modseq=0,
+                flags="",
+                internal_date=datetime.now(UTC),
+                is_recent=True,
+                delivery_key=filing.delivery_key,
+            )
+        try:
+            stored = set(index_filings(self.engine, self.text_index, filings))
+        except BaseException:
+            for path in paths:
+                self.files.remove(path)
+            raise
+        for filing in filings:
+            if filing in stored:
+                results[filing.index] = AppendResult(
+                    filing.mailbox_id, filing.uidvalidity, filing.row.uid
+                )
+            else:
+                self.files.remove(filing.row.path)  # refused by the quota meanwhile
+        for mailbox_id, filing in {f.mailbox_id: f for f in stored}.items():
+            self.events.publish(MailboxChanged(filing.person_id, mailbox_id, filing.row.modseq))
+        return results
+
+    def _filings(
+        self, messages: Sequence[InboxDelivery], results: list[AppendResult | None]
+    ) -> list[Filing]:
+        """The messages still to store and with room for them; ``results`` of the others.
+
+        A delivery key seen before gets its first result; a message over the quota as
+        read now gets None and no file (the transaction checks the quota again).
+        """
+        earlier = delivered_before(self.engine, [message.delivery_key for message in messages])
+        pending = [
+            (index, message)
+            for index, message in enumerate(messages)
+            if message.delivery_key not in earlier
+        ]
+        for index, message in enumerate(messages):
+            results[index] = earlier.get(message.delivery_key)
+        inboxes = self._inboxes({message.person.id for _index, message in pending})
+        claimed: dict[int, int] = {}  # person id -> bytes of the messages kept so far
+        filings = []
+        for index, message in pending:
+            found = inboxes.get(message.person.id)
+            if found is None:
+                raise NotFoundError("mailbox", f"{message.person.login}/{INBOX}")
+            mailbox, used, limit = found
+            data = to_crlf(message.data)
+            wanted = used + claimed.get(mailbox.person_id, 0) + len(data)
+            if wanted > limit:
+                continue
+            claimed[mailbox.person_id] = wanted - used
+            filings.append(
+                Filing(index, mailbox.id, mailbox.person_id, limit, data, message.delivery_key)
+            )
+        return filings
+
+    def _write_and_prepare(self, contents: Sequence[bytes]) -> tuple[list[Prepared], list[str]]:
+        """The files written durably and their index data, computed side by side.
+
+        Another thread parses while this one writes: write and fsync release the GIL,
+        so the parsing runs during the fsyncs; both precede the index rows. On an
+        error no file stays.
+        """
+        parsing = self._parser.submit(lambda: [prepare(data) for data in contents])
+        try:
+            paths = self.files.write_many(contents)
         except BaseException:
             parsing.cancel()
             raise
         try:
             prepared = parsing.result()
         except BaseException:
-            self.files.remove(path)
+            for path in paths:
+                self.files.remove(path)
             raise
-        try:
-            result = self._index_new(
-                person,
-                quota_bytes,
-                mailbox,
-                prepared,
-                path,
-                flags,
-                internal_date,
-                delivery_key,
-                is_recent=mailbox.id != recent_taken_in,
-            )
-        except BaseException:
-            self.files.remove(path)
-            raise
-        self.events.publish(MailboxChanged(person.id, mailbox.id, 0))
-        return result
+        return prepared, paths
 
     def _mailbox_checking_quota(
         self, person: Person, mailbox_name: str, size: int
@@ -1028,67 +988,33 @@ class MailStore:
             raise QuotaExceededError(person.login, used, limit)
         return _mailbox_from_row(row), limit
 
-    def _index_new(
-        self,
-        person: Person,
-        quota_bytes: int,
-        mailbox: Mailbox,
-        prepared: _Prepared,
-        path: str,
-        flags: Iterable[str],
-        internal_date: datetime | None,
-        delivery_key: str | None = None,
-        *,
-        is_recent: bool = True,
-    ) -> AppendResult:
+    def _inboxes(self, person_ids: Iterable[int]) -> dict[int, tuple[Mailbox, int, int]]:
+        """Person id -> ``(INBOX, used bytes, quota bytes)``, read as for one append."""
+        ordered = sorted(person_ids)
+        found = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(ordered), _MAX_BOUND_VALUES):
+                chunk = ordered[start : start + _MAX_BOUND_VALUES]
+                for row in conn.execute(_INBOXES, {"b_persons": chunk}):
+                    mailbox = _mailbox_from_row(row)
+                    found[mailbox.person_id] = (
+                        mailbox,
+                        int(row.used_bytes or 0),
+                        int(row.quota_bytes),
+                    )
+        return found
+
+    def _index_new(self, person: Person, quota_bytes: int, row: NewRow) -> AppendResult:
+        """Index one appended message; ``row`` without its UID and MODSEQ yet."""
         with self.engine.begin() as conn:
             # The mailbox row first, then the usage row: the order copy() and move()
             # take them in too, so that concurrent writers never deadlock.
-            uid, modseq, uidvalidity = self._allocate(conn, mailbox.id, 1)
-            charged = conn.execute(
-                _CHARGE, {"b_person": person.id, "b_size": prepared.size, "b_limit": quota_bytes}
-            )
-            if charged.rowcount == 0:
+            uid, modseq, uidvalidity = allocate(conn, row.mailbox_id, 1)
+            if not charge_quota(conn, person.id, [row.prepared.size], quota_bytes)[0]:
                 used = conn.execute(_USED_BYTES, {"b_person": person.id}).scalar()
                 raise QuotaExceededError(person.login, int(used or 0), quota_bytes)
-            blob_id = int(
-                conn.execute(_INSERT_BLOB, prepared.blob_values(path)).inserted_primary_key[0]
-            )
-            self.text_index.add(
-                conn, blob_id, prepared.subject_text, prepared.addresses_text, prepared.body_text
-            )
-            conn.execute(
-                _INSERT_MESSAGE,
-                {
-                    "mailbox_id": mailbox.id,
-                    "uid": uid,
-                    "modseq": modseq,
-                    "blob_id": blob_id,
-                    "flags": _flags_text(normalize_flags(flags)),
-                    # The index keeps naive UTC (SQLite drops the zone): convert, so the
-                    # instant survives and not just the wall-clock reading.
-                    "internal_date": (internal_date or datetime.now(UTC)).astimezone(UTC),
-                    "is_recent": is_recent,
-                    "delivery_key": delivery_key,
-                },
-            )
-        return AppendResult(mailbox.id, uidvalidity, uid)
-
-    def _delivered(self, delivery_key: str) -> AppendResult | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(mail_messages.c.mailbox_id, mail_messages.c.uid, mailboxes.c.uidvalidity)
-                .join(mailboxes, mailboxes.c.id == mail_messages.c.mailbox_id)
-                .where(mail_messages.c.delivery_key == delivery_key)
-            ).first()
-        return (
-            AppendResult(int(row.mailbox_id), int(row.uidvalidity), int(row.uid)) if row else None
-        )
-
-    def _allocate(self, conn: Connection, mailbox_id: int, count: int) -> tuple[int, int, int]:
-        """Reserve ``count`` UIDs and one MODSEQ: ``(first uid, modseq, uidvalidity)``."""
-        row = conn.execute(_ALLOCATE, {"b_id": mailbox_id, "b_count": count}).one()
-        return int(row.uid_next) - count, int(row.highest_modseq), int(row.uidvalidity)
+            insert_messages(conn, self.text_index, [replace(row, uid=uid, modseq=modseq)])
+        return AppendResult(row.mailbox_id, uidvalidity, uid)
 
     def _bump_modseq(self, conn: Connection, mailbox_id: int) -> int:
         return int(conn.execute(_BUMP_MODSEQ, {"b_id": mailbox_id}).scalar_one())
@@ -1245,11 +1171,7 @@ class MailStore:
     def usage(self, person_id: int) -> tuple[int, int]:
         """``(bytes, messages)`` stored for a person."""
         with self.engine.connect() as conn:
-            row = conn.execute(
-                select(mail_usage.c.bytes, mail_usage.c.messages).where(
-                    mail_usage.c.person_id == person_id
-                )
-            ).first()
+            row = conn.execute(_USAGE, {"b_person": person_id}).first()
         return (int(row.bytes), int(row.messages)) if row else (0, 0)
 
     def clear_recent(self, mailbox_id: int) -> list[int]:
@@ -1493,7 +1415,7 @@ class MailStore:
             limit = self._quota_of(conn, target.person_id)
             if (quota or 0) + total > limit:
                 raise QuotaExceededError(str(target.person_id), int(quota or 0), limit)
-            first_uid, modseq, uidvalidity = self._allocate(conn, target_id, len(sources))
+            first_uid, modseq, uidvalidity = allocate(conn, target_id, len(sources))
             # executemany: one round of the driver's loop, not one statement per message.
             conn.execute(
                 _INSERT_MESSAGE,
@@ -1543,7 +1465,7 @@ class MailStore:
                 ).scalar()
                 if (used or 0) + total > limit:
                     raise QuotaExceededError(str(target.person_id), int(used or 0), limit)
-            first_uid, modseq, uidvalidity = self._allocate(conn, target_id, len(sources))
+            first_uid, modseq, uidvalidity = allocate(conn, target_id, len(sources))
             source_modseq = self._bump_modseq(conn, mailbox_id)
             pairs = [(message.uid, first_uid + offset) for offset, message in enumerate(sources)]
             conn.execute(

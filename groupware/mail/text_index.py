@@ -10,6 +10,7 @@ Words match by prefix, as Dovecot's FTS does: SEARCH BODY "budg" finds "budget".
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Final, Protocol
 
 from sqlalchemy import Connection, Engine, text
@@ -19,6 +20,8 @@ from groupware.core.names import ascii_fold
 _WORDS: Final = re.compile(r"\w+", re.UNICODE)
 _LEXEME: Final = re.compile(r"[^\W_]+")
 FIELDS: Final = ("subject", "addresses", "body")
+#: One blob's entry: ``(blob id, subject, addresses, body)``.
+Entry = tuple[int, str, str, str]
 #: PostgreSQL's limits are 2047 bytes per lexeme and 1 MiB per tsvector
 #: (``MAXSTRLEN``, ``MAXSTRPOS``); 500 characters are under 2047 bytes in UTF-8.
 MAX_LEXEME_CHARS: Final = 500
@@ -39,11 +42,24 @@ class TextIndex(Protocol):
     def add(self, conn: Connection, blob_id: int, subject: str, addresses: str, body: str) -> None:
         """Index one blob."""
 
+    def add_many(self, conn: Connection, entries: Sequence[Entry]) -> None:
+        """Index several blobs in one statement: ``(blob id, subject, addresses, body)`` each."""
+
     def remove(self, conn: Connection, blob_id: int) -> None:
         """Forget one blob."""
 
     def blob_ids(self, conn: Connection, field: str | None, query: str) -> set[int]:
         """Blobs whose ``field`` (or any field when None) contains every word of ``query``."""
+
+
+_SQLITE_INSERT: Final = text(
+    "INSERT INTO mail_text(rowid, subject, addresses, body) VALUES (:i, :s, :a, :b)"
+)
+_POSTGRES_INSERT: Final = text(
+    "INSERT INTO mail_text (blob_id, subject, addresses, body) VALUES (:i, "
+    "array_to_tsvector(CAST(:s AS text[])), array_to_tsvector(CAST(:a AS text[])), "
+    "array_to_tsvector(CAST(:b AS text[])))"
+)
 
 
 class SqliteTextIndex:
@@ -59,10 +75,14 @@ class SqliteTextIndex:
             )
 
     def add(self, conn: Connection, blob_id: int, subject: str, addresses: str, body: str) -> None:
-        conn.execute(
-            text("INSERT INTO mail_text(rowid, subject, addresses, body) VALUES (:i, :s, :a, :b)"),
-            {"i": blob_id, "s": subject, "a": addresses, "b": body},
-        )
+        self.add_many(conn, [(blob_id, subject, addresses, body)])
+
+    def add_many(self, conn: Connection, entries: Sequence[Entry]) -> None:
+        if entries:
+            conn.execute(
+                _SQLITE_INSERT,
+                [{"i": i, "s": s, "a": a, "b": b} for i, s, a, b in entries],
+            )
 
     def remove(self, conn: Connection, blob_id: int) -> None:
         conn.execute(text("DELETE FROM mail_text WHERE rowid = :i"), {"i": blob_id})
@@ -108,14 +128,17 @@ class PostgresTextIndex:
                 )
 
     def add(self, conn: Connection, blob_id: int, subject: str, addresses: str, body: str) -> None:
-        conn.execute(
-            text(
-                "INSERT INTO mail_text (blob_id, subject, addresses, body) VALUES (:i, "
-                "array_to_tsvector(CAST(:s AS text[])), array_to_tsvector(CAST(:a AS text[])), "
-                "array_to_tsvector(CAST(:b AS text[])))"
-            ),
-            {"i": blob_id, "s": lexemes(subject), "a": lexemes(addresses), "b": lexemes(body)},
-        )
+        self.add_many(conn, [(blob_id, subject, addresses, body)])
+
+    def add_many(self, conn: Connection, entries: Sequence[Entry]) -> None:
+        if entries:
+            conn.execute(
+                _POSTGRES_INSERT,
+                [
+                    {"i": i, "s": lexemes(s), "a": lexemes(a), "b": lexemes(b)}
+                    for i, s, a, b in entries
+                ],
+            )
 
     def remove(self, conn: Connection, blob_id: int) -> None:
         conn.execute(text("DELETE FROM mail_text WHERE blob_id = :i"), {"i": blob_id})

@@ -98,6 +98,28 @@ def test_unknown_local_recipient_is_refused_at_rcpt_with_550_511(live: RunningSe
     assert text.startswith(b"5.1.1")
 
 
+def test_a_refusal_is_not_remembered_a_new_person_is_accepted_at_once(
+    live: RunningServer,
+) -> None:
+    with _smtp(live) as client:
+        client.mail("alice@outside.example")
+        assert client.rcpt("claire.petit@example.org")[0] == 550
+        add_user(live.core, "Claire", "Petit")
+        assert client.rcpt("claire.petit@example.org")[0] == 250
+
+
+def test_a_full_mailbox_is_refused_at_rcpt_with_452(live: RunningServer, store: MailStore) -> None:
+    person = add_user(live.core, "Hugo", "Blanc")
+    store.ensure_mailboxes(person)
+    store.append(person, INBOX, b"Subject: x\r\n\r\nfull\r\n")
+    live.core.directory.set_quota(person.login, store.usage(person.id)[0], actor="test")
+    with _smtp(live) as client:
+        client.mail("alice@outside.example")
+        code, text = client.rcpt("hugo.blanc@example.org")
+    assert code == 452
+    assert text.startswith(b"4.2.2")
+
+
 @pytest.mark.parametrize(
     "recipient",
     [

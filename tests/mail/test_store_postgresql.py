@@ -23,6 +23,7 @@ from groupware.config import Config
 from groupware.core.services import Core
 from groupware.mail.schema import mailboxes
 from groupware.mail.store import INBOX, MailStore, QuotaExceededError
+from tests.mail import test_delivery_batch as batch_suite
 from tests.mail import test_store as store_suite
 from tests.mail.imap_support import PASSWORD, deliver, logged_in, new_user, simple_message
 from tests.mail.test_store import MESSAGE
@@ -54,6 +55,18 @@ test_full_text_search = store_suite.test_full_text_search_folds_accents_and_matc
 test_mailbox_hierarchy = store_suite.test_mailbox_hierarchy_create_rename_delete
 test_renaming_inbox_moves = (
     store_suite.test_renaming_inbox_moves_its_messages_and_keeps_an_empty_inbox
+)
+test_batch_lands_in_order = (
+    batch_suite.test_a_batch_lands_in_order_with_one_modseq_per_mailbox_and_files_in_one_folder
+)
+test_batch_delivered_again = (
+    batch_suite.test_a_second_delivery_of_the_same_keys_stores_nothing_and_answers_the_first
+)
+test_batch_quota = (
+    batch_suite.test_quota_refuses_the_messages_that_do_not_fit_and_keeps_the_usage_exact
+)
+test_batch_left_in_the_spool = (
+    batch_suite.test_messages_delivered_but_left_in_the_spool_by_a_crash_land_once_after_restart
 )
 
 SIZE = len(MESSAGE.replace(b"\n", b"\r\n"))
