@@ -30,6 +30,7 @@ from groupware.cli_support import Context, err, out, pass_context
 from groupware.cli_support import actor as _actor
 from groupware.cli_support import print_columns as _print_columns
 from groupware.config import load_config
+from groupware.core.account_notices import password_reset_notice
 from groupware.core.directory import NewPerson, Person
 from groupware.core.hr_import import HrImport, ImportReport, parse_date
 from groupware.core.passwords import POLICY_MESSAGES
@@ -37,6 +38,7 @@ from groupware.core.services import Core
 from groupware.datadir import init_data_dir
 from groupware.errors import GroupwareError, PasswordPolicyError
 from groupware.logs import setup_logging
+from groupware.mail.notices import Notices, deliver_here
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -382,11 +384,17 @@ def users_add_alias(context: Context, login: str, address: str) -> None:
 @pass_context
 def users_reset(context: Context, login: str) -> None:
     """Give LOGIN a temporary password, to be changed at next sign-in."""
-    directory = context.core().directory
-    person = directory.get(login)
-    temporary = directory.reset_password(person.login, actor=_actor())
+    core = context.core()
+    person = core.directory.get(login)
+    temporary = core.directory.reset_password(person.login, actor=_actor())
+    notices = Notices(core.config)
+    notices.wake = deliver_here(core, notices)
+    notices.send(
+        person, *password_reset_notice(person, core.config.server.institution_name, by_admin=True)
+    )
     out.print(f"Temporary password for {person.login}: {temporary}", markup=False)
     out.print("It must be changed at the next sign-in on the portal.")
+    out.print(f"A notice was mailed to {person.email}.", markup=False)
 
 
 # --- groups ------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email.policy
 import fcntl
 import os
 import queue
@@ -20,6 +21,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import fields
+from email import message_from_bytes
 from pathlib import Path
 
 import pytest
@@ -29,10 +31,13 @@ from sqlalchemy import select as sql_select
 
 from groupware.config import LISTEN_ENV_ALIASES, SECTIONS, load_config
 from groupware.core.db import audit_log
+from groupware.core.events import EventBus
 from groupware.core.hr_import import HrImport
 from groupware.core.passwords import is_valid_numen
 from groupware.core.services import Core
 from groupware.datadir import init_data_dir
+from groupware.mail.spool import Spool
+from groupware.mail.store import INBOX, MailStore
 
 DOMAIN = "ac-test.fr"
 # Cheap argon2, for speed (DESIGN.md §9).
@@ -720,9 +725,20 @@ def test_users_reset_prints_a_temporary_password_that_must_be_changed(staffed: P
         assert person.password_hash is not None
         assert core.directory.hasher.verify(person.password_hash, temporary)
         assert not core.directory.hasher.verify(person.password_hash, GOOD_PASSWORD)
-        record = core.audit.recent(subject="aissatou.ndiaye")[0]
+        record = core.audit.recent(subject="aissatou.ndiaye", event_prefix="password.")[0]
+        store = MailStore(core.engine, staffed / "mail", EventBus())
+        inbox = store.find_mailbox(person.id, INBOX)
+        assert inbox is not None
+        notices = [store.files.read(m.blob_path) for m in store.messages(inbox.id)]
     assert (record.event, record.detail) == ("password.set", "must_change")
     assert temporary not in record.detail
+    [notice] = notices
+    text = message_from_bytes(notice, policy=email.policy.default).get_body().get_content()  # type: ignore[union-attr]
+    assert "par un administrateur" in text
+    assert "The IT department never asks for your password by mail." in text
+    assert temporary not in text
+    assert f"A notice was mailed to {person.email}." in result.stdout
+    assert list(Spool(staffed / "spool").pending()) == []
 
 
 # --- groups ---------------------------------------------------------------------------

@@ -6,12 +6,14 @@ default) and PostgreSQL. The schema is created with ``metadata.create_all``;
 every table belongs to one core module that owns its rows:
 
 - ``persons``, ``addresses``, ``groups``, ``group_members``: ``core.directory``
+- ``group_managers``: ``core.group_managers``
 - ``login_failures``: ``core.auth`` (throttling)
 - ``audit_log``: ``core.audit``
 - ``directory_revision``, ``directory_changes``: ``core.directory_log``
 - ``dav_shares``, ``dav_share_views``, ``freebusy_policies``: ``core.sharing``
 - ``app_passwords``: ``core.app_passwords``
 - ``second_factors``, ``recovery_codes``: ``core.second_factor``
+- ``web_sessions``: ``core.web_sessions``
 """
 
 from __future__ import annotations
@@ -96,6 +98,15 @@ group_members = Table(
     Column("person_id", Integer, ForeignKey("persons.id"), primary_key=True, index=True),
     # import: kept in step with the HR file; manual: only the CLI/admin removes it
     Column("source", String(16), nullable=False),
+)
+
+# Who keeps a group: a manager has ``manage`` on every collection the group owns (its
+# department agenda first), and is a member too (core.group_managers sees to it).
+group_managers = Table(
+    "group_managers",
+    metadata,
+    Column("group_id", Integer, ForeignKey("groups.id"), primary_key=True),
+    Column("person_id", Integer, ForeignKey("persons.id"), primary_key=True, index=True),
 )
 
 login_failures = Table(
@@ -209,6 +220,25 @@ recovery_codes = Table(
     Column("person_id", Integer, ForeignKey("persons.id"), nullable=False, index=True),
     Column("code_hash", String(255), nullable=False),
     Column("used_at", DateTime(timezone=True), nullable=True),
+)
+
+# Signed-in browsers: the SHA-256 of the cookie's random token (never the token), the
+# credential version the session was opened under, last activity (written at most
+# once a minute), the client's address and the browser and system of its User-Agent.
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("person_id", Integer, ForeignKey("persons.id"), nullable=False, index=True),
+    Column("credential_version", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_seen_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("client", String(64), nullable=False, default=""),
+    Column("browser", String(32), nullable=False, default=""),
+    Column("system", String(32), nullable=False, default=""),
+    # Ids are never reused: a page listing sessions must not sign out a newer one.
+    sqlite_autoincrement=True,
 )
 
 # Who may see a person's free/busy time; no row means the configured default.

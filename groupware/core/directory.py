@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine, Row, delete, func, insert, select, up
 
 from groupware.config import Config
 from groupware.core.audit import Audit, Clock, utc_now
-from groupware.core.db import addresses, group_members, groups, persons
+from groupware.core.db import addresses, group_managers, group_members, groups, persons
 from groupware.core.directory_log import record_changes
 from groupware.core.names import ascii_fold, base_local_part, group_slug, unique_local_part
 from groupware.core.passwords import (
@@ -621,8 +621,10 @@ class Directory:
             raise NotFoundError("group", name)
         return group
 
-    def add_group(self, name: str, display_name: str, *, actor: str, kind: str = "custom") -> Group:
-        """Create a hand-made group."""
+    def add_group(
+        self, name: str, display_name: str, *, actor: str, kind: str = "custom", school: str = ""
+    ) -> Group:
+        """Create a group by hand (``school``: the school a department belongs to)."""
         name = name.strip().lower()
         if not name or group_slug(*name.split(".")) != name:
             raise GroupwareError(
@@ -630,16 +632,20 @@ class Directory:
             )
         if kind not in GROUP_KINDS:
             raise GroupwareError(f"unknown group kind {kind!r}")
-        if len(name) > MAX_GROUP_NAME_CHARS or len(display_name) > MAX_GROUP_DISPLAY_CHARS:
+        if (
+            len(name) > MAX_GROUP_NAME_CHARS
+            or len(display_name) > MAX_GROUP_DISPLAY_CHARS
+            or len(school) > _length(groups.c.school)
+        ):
             raise GroupwareError(
                 f"group name longer than {MAX_GROUP_NAME_CHARS} characters "
-                f"or display name longer than {MAX_GROUP_DISPLAY_CHARS}"
+                f"or display name longer than {MAX_GROUP_DISPLAY_CHARS} (or school name too long)"
             )
         with self.engine.begin() as conn:
             if conn.execute(select(groups.c.id).where(groups.c.name == name)).first():
                 raise ConflictError(f"group {name} already exists")
-            self._ensure_group(conn, name, display_name or name, kind, "", now=self.clock())
-        self.audit.record("group.created", actor=actor, subject=name)
+            self._ensure_group(conn, name, display_name or name, kind, school, now=self.clock())
+        self.audit.record("group.created", actor=actor, subject=name, detail=f"kind={kind}")
         return self.get_group(name)
 
     def list_groups(self) -> list[tuple[Group, int]]:
@@ -713,6 +719,12 @@ class Directory:
             result = conn.execute(
                 delete(group_members).where(
                     group_members.c.group_id == group.id, group_members.c.person_id == person.id
+                )
+            )
+            # A manager keeps the group as one of its members: leaving ends both.
+            conn.execute(
+                delete(group_managers).where(
+                    group_managers.c.group_id == group.id, group_managers.c.person_id == person.id
                 )
             )
         if result.rowcount == 0:

@@ -90,6 +90,21 @@ def temporary_password(length: int = 14) -> str:
     return "".join(secrets.choice(_TEMP_ALPHABET) for _ in range(length))
 
 
+def name_parts(names: tuple[str, ...]) -> set[str]:
+    """The parts of ``names`` a password must not contain (folded, three letters or more)."""
+    return {
+        part
+        for name in names
+        for part in re.split(r"[^a-z0-9]+", ascii_fold(name))
+        if len(part) >= 3
+    }
+
+
+def date_forms(day: date) -> set[str]:
+    """The ways of writing ``day`` that a password must not contain."""
+    return _date_forms(day)
+
+
 def _date_forms(day: date) -> set[str]:
     d, m, y = f"{day.day:02d}", f"{day.month:02d}", f"{day.year:04d}"
     return {
@@ -121,13 +136,7 @@ def policy_problems(
     if numen_key.contained_in(password, numen_digest):
         problems.append(CONTAINS_NUMEN)
     folded = ascii_fold(password)
-    parts = {
-        part
-        for name in names
-        for part in re.split(r"[^a-z0-9]+", ascii_fold(name))
-        if len(part) >= 3
-    }
-    if any(part in folded for part in parts):
+    if any(part in folded for part in name_parts(names)):
         problems.append(CONTAINS_NAME)
     if birth_date is not None and any(form in password for form in _date_forms(birth_date)):
         problems.append(CONTAINS_BIRTH_DATE)

@@ -13,9 +13,11 @@ from groupware.core.audit import Audit
 from groupware.core.auth import Authenticator
 from groupware.core.db import make_engine
 from groupware.core.directory import Directory
+from groupware.core.group_managers import GroupManagers
 from groupware.core.passwords import Hasher, NumenKey
 from groupware.core.second_factor import SecondFactor
 from groupware.core.sharing import Sharing
+from groupware.core.web_sessions import WebSessions
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +32,8 @@ class Core:
     sharing: Sharing
     app_passwords: AppPasswords
     second_factor: SecondFactor
+    web_sessions: WebSessions
+    group_managers: GroupManagers
 
     @classmethod
     def open(cls, config: Config) -> Core:
@@ -59,8 +63,18 @@ class Core:
             second_factor=second_factor,
         )
         sharing = Sharing(engine, directory, audit, freebusy_default=config.dav.freebusy_default)
+        web_sessions = WebSessions(engine, audit, idle_seconds=config.http.session_idle_seconds)
         return cls(
-            config, engine, audit, directory, authenticator, sharing, app_passwords, second_factor
+            config,
+            engine,
+            audit,
+            directory,
+            authenticator,
+            sharing,
+            app_passwords,
+            second_factor,
+            web_sessions,
+            GroupManagers(engine, directory, audit),
         )
 
     def close(self) -> None:

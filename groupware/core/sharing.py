@@ -11,7 +11,8 @@ Levels, each including the one before: ``read`` (free/busy and items), ``write``
 - the owner of a personal collection may do everything;
 - a grant to a person, or to a group they belong to *now*, gives its level (the
   highest of several);
-- every member of a group reads the group's collections;
+- every member of a group reads the group's collections, and its managers
+  (``core.group_managers``) manage them;
 - free/busy time (never details) is visible to colleagues as each owner chooses:
   nobody, their school (the default, configurable) or everyone.
 
@@ -31,7 +32,13 @@ from typing import Final
 from sqlalchemy import Engine, delete, insert, select, update
 
 from groupware.core.audit import Audit, Clock, utc_now
-from groupware.core.db import dav_share_views, dav_shares, freebusy_policies
+from groupware.core.db import (
+    dav_share_views,
+    dav_shares,
+    freebusy_policies,
+    group_managers,
+)
+from groupware.core.db import groups as db_groups
 from groupware.core.directory import Directory, Person
 from groupware.errors import ConflictError, GroupwareError, NotFoundError
 
@@ -103,11 +110,18 @@ class AccessView:
     """What one person may do, read once per request (their groups, grants to them)."""
 
     def __init__(
-        self, sharing: Sharing, person: Person, groups: Iterable[str], grants: list[Grant]
+        self,
+        sharing: Sharing,
+        person: Person,
+        groups: Iterable[str],
+        grants: list[Grant],
+        managed: Iterable[str] = (),
     ) -> None:
         self._sharing = sharing
         self.person = person
         self.group_names = frozenset(groups)
+        #: The principals of the groups this person manages (``core.group_managers``).
+        self.managed_principals = frozenset(GROUP_PREFIX + g for g in managed)
         self.grants = grants  # to the person or to one of their groups
         self._freebusy: dict[str, bool] = {}
         #: The person's own principal and those of their groups.
@@ -118,7 +132,9 @@ class AccessView:
         if collection.owner == self.person.login:
             return Level.OWNER
         best: Level | None = None
-        if collection.owner in self.principals:  # a group of theirs owns it
+        if collection.owner in self.managed_principals:  # a group they manage owns it
+            best = Level.MANAGE
+        elif collection.owner in self.principals:  # a group of theirs owns it
             best = Level.READ
         for grant in self.grants:
             if grant.collection == collection and (best is None or grant.level > best):
@@ -278,10 +294,16 @@ class Sharing:
         """This person's access, read now (groups as they are at this moment)."""
         groups = [group.name for group in self._directory.groups_of(person.id)]
         principals = [person.login, *(GROUP_PREFIX + g for g in groups)]
+        managed_query = (
+            select(db_groups.c.name)
+            .join(group_managers, group_managers.c.group_id == db_groups.c.id)
+            .where(group_managers.c.person_id == person.id)
+        )
         with self._engine.connect() as conn:
             rows = conn.execute(select(dav_shares).where(dav_shares.c.grantee.in_(principals)))
             grants = [_grant_from_row(row) for row in rows]
-        return AccessView(self, person, groups, grants)
+            managed = [str(name) for name in conn.execute(managed_query).scalars()]
+        return AccessView(self, person, groups, grants, managed)
 
     # --- free/busy -------------------------------------------------------------------
 

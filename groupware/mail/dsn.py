@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from email.utils import format_datetime, make_msgid
 from typing import Final
 
+from groupware.core.account_notices import NEVER_ASKS_FOR_PASSWORD
+
 FAILED: Final = "failed"
 DELAYED: Final = "delayed"
 
@@ -73,7 +75,7 @@ def _human_part(
         f"  <{report.recipient}>: {_field(report.diagnostic)} ({report.status})"
         for report in recipients
     ]
-    return subject, [*intro, "", *listed]
+    return subject, [*intro, "", *listed, "", *NEVER_ASKS_FOR_PASSWORD.splitlines()]
 
 
 def _recipient_fields(report: RecipientReport, retry_until: float | None) -> list[str]:

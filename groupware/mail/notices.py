@@ -4,7 +4,12 @@
 A notice is written to the incoming spool like any accepted message (durably), so
 the delivery pipeline files it into the person's INBOX: at once when the mail
 service runs in this process (``wake``), otherwise when it next starts and recovers
-the spool. Every notice says that the IT department never asks for a password by mail.
+the spool. Every notice ends with the reminder that the IT department never asks for
+a password by mail (``core.account_notices``), whatever its body.
+
+A command-line process (``groupware users reset``) has no delivery worker:
+:func:`deliver_here` files its notices into the INBOX itself, with the delivery key
+that makes a later pass of the running server's recovery store nothing twice.
 """
 
 from __future__ import annotations
@@ -16,8 +21,14 @@ from email.policy import SMTP
 from email.utils import formataddr, formatdate, make_msgid
 
 from groupware.config import Config
+from groupware.core.account_notices import with_reminder
 from groupware.core.directory import Person
+from groupware.core.events import EventBus
+from groupware.core.services import Core
+from groupware.mail.addressing import Recipients
+from groupware.mail.delivery import Delivery
 from groupware.mail.spool import Envelope, Spool, SpooledMessage
+from groupware.mail.store import MailStore
 
 
 class Notices:
@@ -25,7 +36,7 @@ class Notices:
 
     def __init__(self, config: Config) -> None:
         self._config = config
-        self._spool = Spool(config.data_dir / "spool")
+        self.spool = Spool(config.data_dir / "spool")
         #: Set by the composition root when delivery runs here: given the spooled message.
         self.wake: Callable[[SpooledMessage], None] | None = None
 
@@ -39,7 +50,7 @@ class Notices:
         message["Date"] = formatdate(localtime=False)
         message["Message-ID"] = make_msgid(domain=domain)
         message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no automatic replies
-        message.set_content(body)
+        message.set_content(with_reminder(body))
         envelope = Envelope(
             mail_from="",  # a notice bounces nowhere (RFC 5321 §4.5.5)
             rcpt_tos=(person.email,),
@@ -49,7 +60,27 @@ class Notices:
             listener="notice",
         )
         data = message.as_bytes()
-        queue_id = self._spool.accept(envelope, data)
+        queue_id = self.spool.accept(envelope, data)
         if self.wake is not None:
             self.wake(SpooledMessage(queue_id, envelope, data))
         return queue_id
+
+
+def deliver_here(core: Core, notices: Notices) -> Callable[[SpooledMessage], None]:
+    """A ``wake`` for ``notices`` that delivers each notice in this process, at once.
+
+    For processes without the mail service (the CLI): a notice is local mail, so
+    the delivery pipeline files it into the person's INBOX and the spool file goes.
+    """
+    delivery = Delivery(
+        MailStore(core.engine, core.config.data_dir / "mail", EventBus()),
+        Recipients(core.directory),
+        core.audit,
+        core.config.smtp.hostname or f"mail.{core.config.server.domain}",
+    )
+
+    def deliver(message: SpooledMessage) -> None:
+        delivery.deliver(message)
+        notices.spool.done(message.queue_id)
+
+    return deliver

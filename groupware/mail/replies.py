@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
+from groupware.core.auth import APP_PASSWORD_MESSAGE, MUST_CHANGE_MESSAGE
 from groupware.errors import GroupwareError, NotFoundError
 
 R220_READY: Final = "220 {host} ESMTP ready"
@@ -33,8 +34,15 @@ R502_NOT_IMPLEMENTED: Final = "502 5.5.1 Command not implemented"
 R503_BAD_SEQUENCE: Final = "503 5.5.1 Bad sequence of commands"
 R530_AUTH_REQUIRED: Final = "530 5.7.0 Authentication required"
 R530_STARTTLS_FIRST: Final = "530 5.7.0 Must issue a STARTTLS command first"
-R534_MUST_CHANGE: Final = "534 5.7.9 Password must be changed first: sign in to the web portal"
 R535_AUTH_FAILED: Final = "535 5.7.8 Authentication credentials invalid"
+# RFC 4954 §6 gives 535 5.7.8 for credentials the server does not accept, and the
+# two refusals below are exactly that: the password is right but is not a credential
+# for mail (yet). 534 5.7.9 ("mechanism too weak") would send clients looking for
+# another SASL mechanism, 554 5.7.0 reads as a policy block, and a 4xx would make
+# them retry; on 535 mail clients ask for the password again, which is the fix (the
+# app password; the new password once chosen in the portal). The text says why.
+R535_APP_PASSWORD_REQUIRED: Final = f"535 5.7.8 {APP_PASSWORD_MESSAGE}"
+R535_MUST_CHANGE: Final = f"535 5.7.8 {MUST_CHANGE_MESSAGE}"
 R550_NO_SUCH_USER: Final = "550 5.1.1 No such user here"
 R550_GROUP_INTERNAL: Final = "550 5.7.1 This list accepts mail from the institution only"
 R550_SMUGGLING: Final = "550 5.6.0 Bare CR or LF in message data is not accepted"

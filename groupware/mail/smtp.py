@@ -375,7 +375,11 @@ class SubmissionHandler(InboundHandler):
         if result.outcome is Outcome.THROTTLED:
             return AuthResult(success=False, handled=False, message=replies.R454_TEMP_AUTH_FAILURE)
         if result.outcome is Outcome.MUST_CHANGE_PASSWORD:
-            return AuthResult(success=False, handled=False, message=replies.R534_MUST_CHANGE)
+            return AuthResult(success=False, handled=False, message=replies.R535_MUST_CHANGE)
+        if result.outcome is Outcome.APP_PASSWORD_REQUIRED:
+            return AuthResult(
+                success=False, handled=False, message=replies.R535_APP_PASSWORD_REQUIRED
+            )
         if not result.is_ok or result.person is None:
             return AuthResult(success=False, handled=False, message=replies.R535_AUTH_FAILED)
         return AuthResult(success=True, auth_data=SmtpUser(result.person, via_portal))

@@ -39,6 +39,8 @@ ERROR_REASONS = {
     413: "too_large",
     429: "too_many",
 }
+#: How long the session cookie outlives the idle timeout of its record.
+COOKIE_GRACE_SECONDS = 24 * 3600
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
@@ -95,7 +97,9 @@ def create_app(
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=False,
-        PERMANENT_SESSION_LIFETIME=config.http.session_idle_seconds,
+        # The session record ends an idle session (core.web_sessions); the cookie lives
+        # on a little, so that the next page can say why the person was signed out.
+        PERMANENT_SESSION_LIFETIME=config.http.session_idle_seconds + COOKIE_GRACE_SECONDS,
         SESSION_REFRESH_EACH_REQUEST=True,
         MAX_CONTENT_LENGTH=config.http.max_request_bytes,
         WTF_CSRF_TIME_LIMIT=None,  # bound to the session, which expires on its own
@@ -123,10 +127,11 @@ def create_app(
 
     @login_manager.user_loader
     def load_user(user_id: str) -> PortalUser | None:
-        return PortalUser.load(core, user_id)
+        return sessions.load_user(core, user_id)
 
     from groupware.web import (
         admin,
+        admin_groups,
         agenda,
         agenda_events,  # noqa: F401 - its routes are the agenda blueprint's
         auth,
@@ -136,6 +141,7 @@ def create_app(
         home,
         recovery,
         security,
+        sessions,
         sharing,
     )
     from groupware.web.sharing import level_labels
@@ -147,6 +153,8 @@ def create_app(
     app.register_blueprint(security.bp)
     app.register_blueprint(recovery.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(admin_groups.bp)
+    app.register_blueprint(sessions.bp)
     app.register_blueprint(agenda.bp)
     app.register_blueprint(contacts.bp)
 

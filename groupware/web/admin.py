@@ -36,6 +36,7 @@ from werkzeug.wrappers import Response
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
+from groupware.core.account_notices import password_reset_notice
 from groupware.core.directory import Person
 from groupware.errors import GroupwareError
 from groupware.web.context import services
@@ -145,8 +146,11 @@ def _back(person: Person) -> Response:
 @admin_required
 def reset(login: str) -> Response:
     target = _target(login)
-    temporary = services().core.directory.reset_password(
-        target.login, actor=current_user.person.login
+    core = services().core
+    temporary = core.directory.reset_password(target.login, actor=current_user.person.login)
+    core.web_sessions.end_all(target, actor=current_user.person.login, reason="reset")
+    services().notify(
+        target, *password_reset_notice(target, core.config.server.institution_name, by_admin=True)
     )
     response = make_response(
         render_template("admin/temporary.html", person=target, temporary=temporary)
@@ -162,7 +166,9 @@ def lock(login: str) -> Response:
     if target.id == current_user.person.id:
         flash(_("You cannot lock your own account."), "error")
         return _back(target)
-    services().core.directory.set_active(target.login, False, actor=current_user.person.login)
+    core = services().core
+    core.directory.set_active(target.login, False, actor=current_user.person.login)
+    core.web_sessions.end_all(target, actor=current_user.person.login, reason="locked")
     flash(_("The account is locked on every service."), "success")
     return _back(target)
 

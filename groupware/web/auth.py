@@ -10,18 +10,18 @@ from flask import Blueprint, flash, redirect, render_template, request, session,
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_required, logout_user
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
-from wtforms import HiddenField, PasswordField, StringField
+from wtforms import BooleanField, HiddenField, PasswordField, StringField
 from wtforms.validators import AnyOf, DataRequired, EqualTo, Length
 
 from groupware.core import passwords
 from groupware.core.auth import AuthResult, Outcome
 from groupware.core.directory import Person
 from groupware.errors import PasswordPolicyError
-from groupware.web import security
-from groupware.web.context import PortalUser, services
+from groupware.web import security, sessions
+from groupware.web.context import services
 
 bp = Blueprint("auth", __name__)
 
@@ -64,6 +64,8 @@ class ChangePasswordForm(FlaskForm):
         _l("New password, again"),
         validators=[DataRequired(), EqualTo("new", message=_l("The two new passwords differ."))],
     )
+    # Unticked (and absent) by default: a new password signs out every other browser.
+    keep_others = BooleanField(_l("Stay signed in on my other devices"))
 
 
 class LanguageForm(FlaskForm):
@@ -131,12 +133,12 @@ def finish_sign_in(person: Person, next_url: str) -> Response:
 
 def _start_session(person: Person) -> None:
     """A new session for ``person`` (no fixation), keeping the language choice."""
+    old_token = session.get(sessions.TOKEN_KEY)
     language = session.get("language")
     session.clear()
     if language:
         session["language"] = language
-    session.permanent = True  # the idle timeout applies from the first response
-    login_user(PortalUser(person))
+    sessions.begin(person, old_token)
 
 
 def remember_language(person: Person) -> None:
@@ -174,6 +176,21 @@ def _force_password_change() -> Response | None:
     ):
         return redirect(url_for("security.index"))
     return None
+
+
+def meter_names(person: Person) -> list[str]:
+    """What the strength meter must find absent: the person's name parts."""
+    return sorted(passwords.name_parts((person.first_name, person.last_name)))
+
+
+def meter_dates(person: Person) -> list[str]:
+    """The forms of the person's birth date the strength meter must find absent."""
+    return sorted(passwords.date_forms(person.birth_date)) if person.birth_date else []
+
+
+@bp.app_context_processor
+def _meter_helpers() -> dict[str, Any]:
+    return {"meter_names": meter_names, "meter_dates": meter_dates}
 
 
 @bp.app_context_processor
@@ -252,8 +269,7 @@ def change_password() -> Response | str | tuple[str, int]:
                     form.new.errors.append(policy_message(problem, min_length))  # type: ignore[attr-defined]
                 status = 400
             else:
-                # The credential version moved on: every other session has ended.
-                _start_session(updated)
+                _after_password_change(person, updated, keep_others=bool(form.keep_others.data))
                 flash(_("Your password has been changed."), "success")
                 return redirect(url_for("home.index"))
     elif request.method == "POST":
@@ -264,14 +280,37 @@ def change_password() -> Response | str | tuple[str, int]:
             form=form,
             forced=person.must_change_password,
             min_length=min_length,
+            person=person,
         ),
         status,
     )
 
 
+def _after_password_change(before: Person, updated: Person, *, keep_others: bool) -> None:
+    """This browser gets a new session; the others end unless the person keeps them.
+
+    The credential version moved on, which ends every session opened under the old
+    one; keeping them moves those to the new version.
+    """
+    web_sessions = services().core.web_sessions
+    keep = keep_others and not before.must_change_password
+    if keep:
+        web_sessions.carry_over(updated, from_version=before.credential_version)
+    sessions.rotate(updated)
+    if not keep:
+        web_sessions.revoke_others(
+            updated,
+            current_user.session_id,
+            actor=updated.login,
+            client=request.remote_addr or "",
+            reason="password_changed",
+        )
+
+
 @bp.route("/logout", methods=["POST"])
 def logout() -> Response:
     """Sign out (POST only, with the CSRF token)."""
+    sessions.close()
     language = session.get("language")
     logout_user()
     session.clear()

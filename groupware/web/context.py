@@ -87,31 +87,21 @@ def services() -> PortalServices:
 
 
 class PortalUser(UserMixin):
-    """A logged-in person.
+    """A signed-in person and the server-side session they are signed in with.
 
-    The session id includes the credential version, so a password change or an
-    administrator's lock ends every other session of that person.
+    Whether the session still holds (not signed out elsewhere, not idle, credentials
+    unchanged) is the session record's to say: see ``web.sessions.load_user``.
     """
 
-    def __init__(self, person: Person) -> None:
+    def __init__(self, person: Person, session_id: int) -> None:
         self.person = person
+        self.session_id = session_id
 
     def get_id(self) -> str:
-        """``<person id>:<credential version>``."""
+        """``<person id>:<credential version>`` (the version is for reading logs)."""
         return f"{self.person.id}:{self.person.credential_version}"
 
     @property
     def is_active(self) -> bool:
         """Disabled accounts cannot use the portal."""
         return self.person.is_active
-
-    @classmethod
-    def load(cls, core: Core, user_id: str) -> PortalUser | None:
-        """The user of a session id, or None when it no longer holds."""
-        person_part, _sep, version_part = user_id.partition(":")
-        if not person_part.isdigit() or not version_part.isdigit():
-            return None
-        person = core.directory.by_id(int(person_part))
-        if person is None or person.credential_version != int(version_part) or not person.is_active:
-            return None
-        return cls(person)

@@ -21,7 +21,6 @@ import hmac
 import json
 import secrets
 import time
-from datetime import date
 from typing import Final
 
 from captcha.audio import AudioCaptcha
@@ -44,6 +43,7 @@ from flask_wtf import FlaskForm
 from wtforms import DateField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
+from groupware.core.account_notices import password_reset_notice
 from groupware.core.directory import Person
 from groupware.core.recovery import Check, Recovery
 from groupware.errors import PasswordPolicyError
@@ -238,23 +238,18 @@ def new_password() -> Response | str | tuple[str, int]:
             return redirect(url_for("auth.login"))
     elif request.method == "POST":
         status = 400
-    return render_template("recovery/password.html", form=form, person=person), status
+    return (
+        render_template(
+            "recovery/password.html",
+            form=form,
+            person=person,
+            min_length=core.config.accounts.min_password_length,
+        ),
+        status,
+    )
 
 
 def _notice(person: Person) -> tuple[str, str]:
     """The mail telling the account that its password was reset."""
     institution = services().core.config.server.institution_name
-    subject = f"{institution} : mot de passe réinitialisé / password reset"
-    when = date.today().strftime("%d/%m/%Y")
-    body = (
-        f"Bonjour {person.first_name},\n\n"
-        f"Le mot de passe du compte {person.email} a été réinitialisé le {when} depuis le\n"
-        "portail, avec le NUMEN et la date de naissance. Si ce n’est pas vous, prévenez\n"
-        "immédiatement l’assistance informatique de votre établissement.\n\n"
-        "Le service informatique ne vous demande jamais votre mot de passe par courriel.\n\n"
-        "--\n\n"
-        f"The password of {person.email} was reset on {when} from the portal, with the\n"
-        "NUMEN and birth date. If this was not you, tell your school's IT support at once.\n"
-        "The IT department never asks for your password by mail.\n"
-    )
-    return subject, body
+    return password_reset_notice(person, institution, by_admin=False)

@@ -43,6 +43,7 @@ from wtforms.validators import DataRequired, Length
 from groupware.core.auth import Outcome
 from groupware.core.directory import Person
 from groupware.errors import GroupwareError
+from groupware.web import sessions
 from groupware.web.context import services
 
 bp = Blueprint("security", __name__)
@@ -198,6 +199,7 @@ def confirm() -> Response | str:
         flash(_("Wrong code: check the time of your phone and try the next one."), "error")
         return redirect(url_for("security.index"))
     services().core.authenticator.forget(person.id)
+    sessions.rotate(person)  # the session's power changed: a new id
     return _show_codes(codes, enabled_now=True)
 
 
@@ -222,6 +224,7 @@ def disable() -> Response:
         flash(_("Your institution requires two-factor authentication for your role."), "error")
     elif form.validate_on_submit() and _code_ok(person, form.code.data or ""):
         services().core.second_factor.disable(person, actor=person.login)
+        sessions.rotate(person)
         flash(_("Two-factor authentication is off."), "success")
     else:
         flash(_("Wrong code."), "error")

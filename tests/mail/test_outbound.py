@@ -19,6 +19,7 @@ import pytest
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 from groupware.config import Config
+from groupware.core.account_notices import NEVER_ASKS_FOR_PASSWORD
 from groupware.core.directory import Person
 from groupware.core.events import EventBus
 from groupware.errors import ConfigError
@@ -319,6 +320,10 @@ def test_permanent_failure_of_one_recipient_sends_a_dsn_to_the_sender(tmp_path: 
     assert "friend@elsewhere.example" not in status
     assert "Subject: perm-1" in report.as_string()  # the original header is returned
     assert failures == ["mail.failed"]
+    # Like every mail the system sends: the IT department never asks for a password.
+    readable = next(part for part in report.walk() if part.get_content_type() == "text/plain")
+    text = readable.get_payload(decode=True).decode().replace("\r\n", "\n")
+    assert NEVER_ASKS_FOR_PASSWORD in text
 
 
 def test_message_still_undelivered_after_give_up_seconds_is_returned_as_failed(

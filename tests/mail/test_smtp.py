@@ -7,8 +7,10 @@ import socket
 import ssl
 from collections.abc import Iterator
 
+import pyotp
 import pytest
 
+from groupware.core.auth import APP_PASSWORD_MESSAGE, MUST_CHANGE_MESSAGE
 from groupware.core.directory import Person
 from groupware.mail.store import INBOX, MailStore
 from tests.support.servers import RunningServer, add_user, make_config, running_server
@@ -282,14 +284,39 @@ def test_submission_auth_login_mechanism_works(live: RunningServer) -> None:
     assert code == 235
 
 
-def test_submission_wrong_password_is_535_and_must_change_is_534(live: RunningServer) -> None:
+def test_submission_wrong_password_and_must_change_are_535_5_7_8_each_with_its_reason(
+    live: RunningServer,
+) -> None:
     with _submission(live) as client, pytest.raises(smtplib.SMTPAuthenticationError) as wrong:
         client.login("paul.roux", "not the password")
     assert wrong.value.smtp_code == 535
+    assert wrong.value.smtp_error == b"5.7.8 Authentication credentials invalid"
     with _submission(live) as client, pytest.raises(smtplib.SMTPAuthenticationError) as first:
         client.login("lea.martin", "12E0000000AAA")
-    assert first.value.smtp_code == 534
-    assert b"portal" in first.value.smtp_error
+    assert first.value.smtp_code == 535
+    assert first.value.smtp_error == f"5.7.8 {MUST_CHANGE_MESSAGE}".encode()
+
+
+def test_submission_tells_a_two_factor_account_to_use_an_app_password(
+    live: RunningServer,
+) -> None:
+    core = live.core
+    person = add_user(core, "Inès", "Garnier", password=PASSWORD)
+    secret = pyotp.parse_uri(core.second_factor.begin(person)).secret
+    core.second_factor.confirm(person, pyotp.TOTP(secret).now(), actor="test")
+    core.authenticator.forget(person.id)
+    with _submission(live) as client, pytest.raises(smtplib.SMTPAuthenticationError) as main:
+        client.login(person.login, PASSWORD)
+    assert main.value.smtp_code == 535
+    assert main.value.smtp_error == f"5.7.8 {APP_PASSWORD_MESSAGE}".encode()
+    # A wrong password still gets the generic answer: the precise one needs the password.
+    with _submission(live) as client, pytest.raises(smtplib.SMTPAuthenticationError) as wrong:
+        client.login(person.login, "not the password")
+    assert wrong.value.smtp_error == b"5.7.8 Authentication credentials invalid"
+    _device, app_password = core.app_passwords.create(person, "Phone", "mail", actor="test")
+    with _submission(live) as client:
+        code, _text = client.login(person.login, app_password)
+    assert code == 235
 
 
 def test_submission_without_auth_is_refused(live: RunningServer) -> None:

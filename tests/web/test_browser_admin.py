@@ -6,7 +6,9 @@ person's open web session.
 
 from __future__ import annotations
 
+import email.policy
 from collections.abc import Callable, Iterator
+from email import message_from_bytes
 
 import caldav
 import pytest
@@ -14,8 +16,11 @@ from caldav.lib import error as caldav_error
 from playwright.sync_api import Page, expect
 
 from groupware.core.directory import Person
+from groupware.core.events import EventBus
+from groupware.mail.store import INBOX, MailStore
 from tests.mail.imap_support import imap_accepts
 from tests.support.servers import RunningServer, add_user, make_config, running_server
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -25,7 +30,7 @@ PASSWORD = "Vague-Orange-Clavier-57"  # noqa: S105 - a test password
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     config = make_config(tmp_path_factory.mktemp("admin"))
-    with running_server(config, only=frozenset({"http", "imap"})) as server:
+    with running_server(config, only=frozenset({"http", "smtp", "imap"})) as server:
         yield server
 
 
@@ -43,6 +48,13 @@ def signed_in(open_page: Callable[..., Page], live: RunningServer, person: Perso
     page.get_by_role("button", name="Se connecter", exact=True).click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Bienvenue")
     return page
+
+
+def inbox_of(store: MailStore, person: Person) -> list[bytes]:
+    mailbox = store.find_mailbox(person.id, INBOX)
+    if mailbox is None:
+        return []
+    return [store.files.read(m.blob_path) for m in store.messages(mailbox.id)]
 
 
 def dav_accepts(live: RunningServer, login: str, secret: str) -> bool:
@@ -85,10 +97,18 @@ def test_a_lock_applies_everywhere_at_once_and_an_unlock_restores(
     assert not dav_accepts(live, person.login, PASSWORD)
     theirs.goto(live.http_url + "/")
     expect(theirs).to_have_url(live.http_url + "/login?next=%2F")
+    expect(theirs.get_by_role("alert")).to_have_text(
+        "Votre session a pris fin. Connectez-vous de nouveau."
+    )
+    assert live.core.web_sessions.list(person) == []
 
     page.get_by_role("button", name="Déverrouiller le compte").click()
     expect(page.locator("#state")).to_have_text("Actif")
     assert imap_accepts(live, person.login, PASSWORD)
+    ended = live.core.audit.recent(limit=20, subject=person.login, event_prefix="auth.")
+    assert [(r.event, r.actor, r.detail) for r in ended] == [
+        ("auth.sessions_revoked", admin.login, "all count=1 reason=locked")
+    ]
     records = live.core.audit.recent(limit=20, subject=person.login, event_prefix="account.")
     assert [(r.event, r.actor) for r in records[:2]] == [
         ("account.enabled", admin.login),
@@ -109,6 +129,14 @@ def test_a_temporary_password_ends_the_old_one_and_must_be_changed(
     assert not imap_accepts(live, person.login, PASSWORD)
     assert not imap_accepts(live, person.login, temporary)  # portal first
     assert live.core.directory.get(person.login).must_change_password
+    # The account hears of it by mail, as after a self-service reset.
+    store = MailStore(live.core.engine, live.config.data_dir / "mail", EventBus())
+    [notice] = wait_for(lambda: inbox_of(store, person))
+    text = message_from_bytes(notice, policy=email.policy.default).get_body().get_content()  # type: ignore[union-attr]
+    assert "réinitialisé" in text
+    assert "par un administrateur" in text
+    assert "The IT department never asks for your password by mail." in text
+    assert temporary not in text
 
 
 def test_quota_and_audit_log(

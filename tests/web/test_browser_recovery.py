@@ -74,7 +74,8 @@ def test_recover_learn_the_identifier_set_a_password_and_get_a_notice(
     fill(page, "0100000001abc", "1975-04-09", answers[-1].lower())
 
     expect(page.locator("#identifier")).to_have_text(person.login)
-    page.get_by_label("Nouveau mot de passe", exact=True).fill(NEW_PASSWORD)
+    page.get_by_label("Nouveau mot de passe", exact=True).press_sequentially(NEW_PASSWORD)
+    expect(page.locator(".meter-verdict")).to_have_text("Excellent.")  # the strength meter
     page.get_by_label("Confirmation du nouveau mot de passe").fill(NEW_PASSWORD)
     page.get_by_role("button", name="Enregistrer le nouveau mot de passe").click()
     expect(page.get_by_role("status")).to_contain_text("Votre mot de passe a été modifié")

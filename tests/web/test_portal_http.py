@@ -358,3 +358,57 @@ def test_language_menu_after_a_failed_post_returns_to_the_same_page(core: Core) 
         assert reply.status_code == 401
         assert 'name="lang-next" type="hidden" value="/login"' in reply.text
         reply.close()
+
+
+def test_every_page_says_the_it_department_never_asks_for_a_password(
+    client: PortalClient, ready: str
+) -> None:
+    warning = "Le service informatique ne vous demande jamais votre mot de passe par courriel."
+    login_page = client.get("/login")
+    assert warning in login_page.body
+    assert 'id="official-address"' in login_page.body
+    client.sign_in(ready, GOOD_PASSWORD)
+    for path in ("/", "/password", "/no-such-page"):
+        assert warning in client.get(path).body, path
+
+
+def test_password_change_may_keep_the_other_sessions_when_asked(
+    server: RunningServer, ready: str
+) -> None:
+    here, elsewhere = PortalClient(server.http_url), PortalClient(server.http_url)
+    here.sign_in(ready, GOOD_PASSWORD)
+    elsewhere.sign_in(ready, GOOD_PASSWORD)
+    new = "Autre-Phrase-Longue-42"
+    reply = here.submit(
+        "/password", {"current": GOOD_PASSWORD, "new": new, "confirm": new, "keep_others": "y"}
+    )
+    assert_redirects_to(reply, "/")
+    assert here.is_signed_in()
+    assert elsewhere.is_signed_in()
+    events = [r.event for r in server.core.audit.recent(subject=ready, event_prefix="auth.")]
+    assert "auth.sessions_revoked" not in events
+
+
+def test_session_actions_need_the_csrf_token_and_ones_own_session(
+    server: RunningServer, client: PortalClient, ready: str
+) -> None:
+    client.sign_in(ready, GOOD_PASSWORD)
+    other = PortalClient(server.http_url)
+    other.sign_in(ready, GOOD_PASSWORD)
+    stranger = add_user(server.core, "Zoé", "Autre", password=GOOD_PASSWORD)
+    theirs = PortalClient(server.http_url)
+    theirs.sign_in(stranger.login, GOOD_PASSWORD)
+    [their_session] = server.core.web_sessions.list(stranger)
+
+    assert client.post("/account/sessions/revoke-others", {}).status == 400
+    assert other.is_signed_in()
+    forged = client.submit(
+        f"/account/sessions/{their_session.id}/revoke", {}, page="/account/sessions"
+    )
+    assert forged.status == 404
+    assert theirs.is_signed_in()
+    reply = client.submit("/account/sessions/revoke-others", {}, page="/account/sessions")
+    assert_redirects_to(reply, "/account/sessions")
+    assert not other.is_signed_in()
+    assert client.is_signed_in()
+    assert theirs.is_signed_in()
