@@ -16,6 +16,8 @@ default settings (argon2 at full cost; its auth cache makes repeated logins chea
 Both in their own processes on 127.0.0.1; memory is each process's RSS and peak.
 
     python bench/dav_collection.py [--sizes 100,1000,10000] [--runs 5] [--peer-runs 3]
+
+``--peer-runs 0`` skips Radicale (no ratio, no answer check): for iterating on ours.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import argparse
 import base64
 import http.client
 import json
+import math
 import os
 import random
 import re
@@ -414,15 +417,16 @@ def run_size(
             request(ours, "PROPFIND", f"/dav/{LOGIN}/", "", Depth="0")  # first login: argon2
             results["ours"] = measure(ours, count, runs)
             memory["ours"] = ours.memory_kib()
-        with radicale_server(files) as peer:
-            depth1(peer, count)  # Radicale's item cache, built once (steady state)
-            results["radicale"] = measure(peer, count, peer_runs)
-            memory["radicale"] = peer.memory_kib()
+        if peer_runs > 0:
+            with radicale_server(files) as peer:
+                depth1(peer, count)  # Radicale's item cache, built once (steady state)
+                results["radicale"] = measure(peer, count, peer_runs)
+                memory["radicale"] = peer.memory_kib()
         table = {
             name: (
                 results["ours"][name][0],
-                results["radicale"][name][0],
-                results["ours"][name][1] == results["radicale"][name][1],
+                results["radicale"][name][0] if peer_runs > 0 else math.nan,
+                peer_runs > 0 and results["ours"][name][1] == results["radicale"][name][1],
             )
             for name in OPERATIONS
         }
@@ -435,18 +439,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="100,1000,10000")
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--peer-runs", type=int, default=3, help="Radicale runs (1 at 10,000)")
+    parser.add_argument(
+        "--peer-runs",
+        type=int,
+        default=3,
+        help="Radicale runs (1 at 10,000); 0 skips Radicale (ours alone, while iterating)",
+    )
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
     by_size = {}
     for count in sizes:
-        peer_runs = 1 if count >= 10_000 else args.peer_runs
+        peer_runs = min(1, args.peer_runs) if count >= 10_000 else args.peer_runs
         table, memory, seconds = run_size(count, args.runs, peer_runs)
         by_size[count] = table
         print(f"\n{count:,} events and {count:,} contacts (import into SQL: {seconds:.1f} s)")
         print(f"{'operation':<38} {'ours ms':>9} {'Radicale ms':>12} {'ratio':>8}  same answer")
         for name, (ours, peer, same) in table.items():
-            answer = "yes" if same else "NO"
+            answer = ("yes" if same else "NO") if args.peer_runs > 0 else "-"
             print(f"{name:<38} {ours:>9.1f} {peer:>12.1f} {peer / ours:>7.0f}×  {answer}")
         for name, (rss, peak) in memory.items():
             print(f"memory {name:<10} RSS {rss / 1024:7.1f} MiB, peak {peak / 1024:7.1f} MiB")
