@@ -221,7 +221,9 @@ class SqlCollection(storage.BaseCollection):
         state = self.state
         token = f"{SYNC_PREFIX}{state.sync_key}:{state.revision}"
         if not old_token:
-            return token, [row.href for row in self._hrefs()]
+            # Lazy: a PROPFIND of ``sync-token`` wants the token alone, and reading
+            # every href would make it grow with the collection.
+            return token, self._all_hrefs(state.revision)
         revision = _token_revision(old_token, state.sync_key)
         if revision is None or not state.oldest_revision <= revision <= state.revision:
             raise ValueError(f"unknown or expired sync token: {old_token!r}")
@@ -242,10 +244,14 @@ class SqlCollection(storage.BaseCollection):
         with self._store.engine.connect() as conn:
             return token, sorted(row.href for row in conn.execute(changed))
 
-    def _hrefs(self) -> list[Row[Any]]:
+    def _all_hrefs(self, revision: int) -> Iterator[str]:
+        """Every href at ``revision``, read only when first iterated."""
+        yield from [row.href for row in self._hrefs(revision)]
+
+    def _hrefs(self, revision: int) -> list[Row[Any]]:
         query = select(dav_items.c.href).where(
             dav_items.c.collection_id == self.state.id,
-            dav_items.c.revision <= self.state.revision,
+            dav_items.c.revision <= revision,
         )
         with self._store.engine.connect() as conn:
             return list(conn.execute(query.order_by(dav_items.c.href)))
