@@ -31,7 +31,7 @@ from radicale.rights import BaseRights
 
 from groupware.core.sharing import CollectionRef, Level
 from groupware.dav import directory_books
-from groupware.dav.scope import ScopeSource, is_mount_segment
+from groupware.dav.scope import RequestScope, ScopeSource, is_mount_segment
 
 LETTERS: Final = {
     Level.FREEBUSY: "f",
@@ -54,10 +54,13 @@ class Rights(BaseRights):
         """Radicale permission letters for ``user`` on ``path``."""
         if not user:
             return ""
+        scope = self._scopes.current()
+        return scope.letters(user, path, lambda: self._letters(scope, user, path))
+
+    def _letters(self, scope: RequestScope, user: str, path: str) -> str:
         parts = [part for part in pathutils.strip_path(path).split("/") if part]
         if not parts:
             return "R"
-        scope = self._scopes.current()
         view = scope.view(user)
         if view is None:
             return ""

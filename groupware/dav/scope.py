@@ -64,6 +64,18 @@ class RequestScope:
         self.books = books
         self._views: dict[str, AccessView | None] = {}
         self._mounts: dict[str, dict[str, Mount]] = {}
+        self._letters: dict[tuple[str, str], str] = {}
+
+    def letters(self, user: str, path: str, find: Callable[[], str]) -> str:
+        """The rights letters of ``user`` on ``path``, found once per request.
+
+        Radicale asks again for every item of a listing (10,000 times for one
+        Depth-1 PROPFIND of a big calendar), always about the same collection.
+        """
+        key = (user, path)
+        if key not in self._letters:
+            self._letters[key] = find()
+        return self._letters[key]
 
     def view(self, login: str) -> AccessView | None:
         """The access of the active person ``login``; ``None`` for anyone else."""
