@@ -176,7 +176,11 @@ class Authenticator:
             )
             return AuthResult(Outcome.BAD_CREDENTIALS)
 
-        self._clear_failures(account, client)
+        if failures:
+            # No write when nothing counts: DAV clients log in on every request.
+            # (A row whose failures no longer count is harmless: the next failure
+            # starts a new window over it.)
+            self._clear_failures(account, client)
         if not person.is_active:
             outcome = Outcome.DISABLED
         elif person.must_change_password and protocol != PORTAL:
