@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email.policy
 import fcntl
+import gc
 import os
 import queue
 import re
@@ -1173,3 +1174,14 @@ def test_users_add_alias_gives_an_address_that_is_never_given_twice(tmp_path: Pa
         run_cli("users", "add-alias", "marie.dupont", "direction@elsewhere.example", data=folder),
         f"@{DOMAIN}",
     )
+
+
+def test_serve_freezes_what_lives_until_exit() -> None:
+    """What exists when the services are up is out of the cycle collector's sight."""
+    from groupware.cli import freeze_startup_objects
+
+    try:
+        freeze_startup_objects({})
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
