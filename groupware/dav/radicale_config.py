@@ -16,7 +16,7 @@ from groupware.dav import auth as dav_auth
 from groupware.dav import directory_books
 from groupware.dav import rights as dav_rights
 from groupware.dav import storage as dav_storage
-from groupware.dav.radicale_paths import remember_sanitized_paths
+from groupware.dav.radicale_memo import remember_pure_helpers
 from groupware.dav.scope import ScopeSource
 from groupware.dav.sqlstore.storage import SqlStorage
 
@@ -37,7 +37,7 @@ def build(
     Under the wrapper (mounts, directory books) sits the SQL store over ``engine``,
     or Radicale's file store when ``dav.storage = "files"``.
     """
-    remember_sanitized_paths()
+    remember_pure_helpers()
     configuration = radicale_config.load()
     storage_folder = config.path(config.dav.storage_folder)
     configuration.update(
