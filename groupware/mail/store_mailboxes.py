@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from groupware.core.db import write_transaction
 from groupware.core.directory import Person
 from groupware.errors import ConflictError, NotFoundError
 from groupware.mail.schema import mail_expunged, mail_messages, mail_usage, mailboxes
@@ -37,39 +38,48 @@ if TYPE_CHECKING:
 
 def ensure_mailboxes(store: MailStore, person: Person) -> None:
     """The work of :meth:`MailStore.ensure_mailboxes` (documented there)."""
-    with store.engine.begin() as conn:
-        rows = conn.execute(
-            select(mailboxes.c.name, mailboxes.c.special_use).where(
-                mailboxes.c.person_id == person.id
-            )
-        ).all()
-        # Names and uses apart: many mailboxes share the empty use.
-        names = {row.name for row in rows}
-        uses = {row.special_use for row in rows if row.special_use}
-        wanted = [] if INBOX in names else [(INBOX, "")]
-        wanted += [
-            (name, use)
-            for name, use in SPECIAL_FOLDERS.get(person.language, SPECIAL_FOLDERS["en"])
-            if use not in uses and name not in names
-        ]
+    with store.engine.connect() as conn:
+        wanted, has_usage = _missing(conn, person)
+    if not wanted and has_usage:
+        return  # every login but the first: a read, no write lock
+    # Reads, then writes under savepoints: the write lock first (see write_transaction).
+    with write_transaction(store.engine) as conn:
+        wanted, has_usage = _missing(conn, person)
         for name, use in wanted:
             # A first delivery and a first IMAP login may make them at the same time.
             try:
                 with conn.begin_nested():
                     insert_mailbox(conn, person.id, name, use)
             except IntegrityError:
-                pass  # made concurrently by another session
-        has_usage = conn.execute(
-            select(mail_usage.c.person_id).where(mail_usage.c.person_id == person.id)
-        ).first()
-        if has_usage is None:
+                pass  # made concurrently by another session (PostgreSQL)
+        if not has_usage:
             try:
                 with conn.begin_nested():
                     conn.execute(
                         insert(mail_usage).values(person_id=person.id, bytes=0, messages=0)
                     )
             except IntegrityError:
-                pass  # made concurrently by another session
+                pass  # made concurrently by another session (PostgreSQL)
+
+
+def _missing(conn: Connection, person: Person) -> tuple[list[tuple[str, str]], bool]:
+    """The special folders ``person`` lacks (name, use), and whether the usage row exists."""
+    rows = conn.execute(
+        select(mailboxes.c.name, mailboxes.c.special_use).where(mailboxes.c.person_id == person.id)
+    ).all()
+    # Names and uses apart: many mailboxes share the empty use.
+    names = {row.name for row in rows}
+    uses = {row.special_use for row in rows if row.special_use}
+    wanted = [] if INBOX in names else [(INBOX, "")]
+    wanted += [
+        (name, use)
+        for name, use in SPECIAL_FOLDERS.get(person.language, SPECIAL_FOLDERS["en"])
+        if use not in uses and name not in names
+    ]
+    has_usage = conn.execute(
+        select(mail_usage.c.person_id).where(mail_usage.c.person_id == person.id)
+    ).first()
+    return wanted, has_usage is not None
 
 
 def insert_mailbox(conn: Connection, person_id: int, name: str, special_use: str) -> int:
