@@ -8,7 +8,7 @@ logger. Secrets never reach either.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
@@ -48,6 +48,19 @@ class AuditRecord:
     detail: str
 
 
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """A record to write (its time is the writer's clock)."""
+
+    event: str
+    actor: str
+    outcome: str = "ok"
+    subject: str = ""
+    protocol: str = ""
+    client: str = ""
+    detail: str = ""
+
+
 class Audit:
     """Writes and reads the audit trail."""
 
@@ -66,39 +79,49 @@ class Audit:
         client: str = "",
         detail: str = "",
     ) -> None:
-        """Append one record (its own transaction, so it survives a caller's rollback).
+        """Append one record (its own transaction, so it survives a caller's rollback)."""
+        self.record_many(
+            [
+                AuditEntry(
+                    event,
+                    actor=actor,
+                    outcome=outcome,
+                    subject=subject,
+                    protocol=protocol,
+                    client=client,
+                    detail=detail,
+                )
+            ]
+        )
+
+    def record_many(self, entries: Sequence[AuditEntry]) -> None:
+        """Append several records in one transaction of their own (a delivery batch's).
 
         Values longer than their column are cut to fit: they come from clients (a
         sender address, an MX host name) and PostgreSQL, unlike SQLite, refuses an
         over-long string, which would lose the record and fail the caller.
         """
+        if not entries:
+            return
         at = self._clock()
-        values = {
-            "event": event,
-            "actor": actor,
-            "subject": subject,
-            "protocol": protocol,
-            "client": client,
-            "outcome": outcome,
-        }
+        rows = [
+            {"at": at, "detail": entry.detail}
+            | {name: getattr(entry, name)[:limit] for name, limit in _MAX_CHARS.items()}
+            for entry in entries
+        ]
         with self._engine.begin() as conn:
-            conn.execute(
-                insert(audit_log).values(
-                    at=at,
-                    detail=detail,
-                    **{name: value[: _MAX_CHARS[name]] for name, value in values.items()},
-                )
+            conn.execute(insert(audit_log), rows)
+        for entry in entries:
+            log.info(
+                "%s actor=%s subject=%s protocol=%s client=%s outcome=%s detail=%s",
+                entry.event,
+                entry.actor,
+                entry.subject,
+                entry.protocol,
+                entry.client,
+                entry.outcome,
+                entry.detail,
             )
-        log.info(
-            "%s actor=%s subject=%s protocol=%s client=%s outcome=%s detail=%s",
-            event,
-            actor,
-            subject,
-            protocol,
-            client,
-            outcome,
-            detail,
-        )
 
     def recent(
         self,

@@ -18,12 +18,15 @@ every table belongs to one core module that owns its rows:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Connection,
     Date,
     DateTime,
     Engine,
@@ -269,6 +272,32 @@ def _postgresql_utc(dbapi_connection: Any, _record: Any) -> None:
     with dbapi_connection.cursor() as cursor:
         cursor.execute("SET TIME ZONE 'UTC'")
     dbapi_connection.commit()
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """A transaction that holds SQLite's write lock from its first statement.
+
+    pysqlite begins a transaction only before an INSERT, UPDATE or DELETE, so most
+    transactions take the write lock with their first statement and wait for it
+    (``busy_timeout``). One that begins otherwise (a ``SAVEPOINT``, from
+    ``begin_nested``) and reads before it writes cannot wait: if another connection
+    wrote in between, SQLite refuses the write at once ("database is locked"), as
+    its snapshot is stale. ``BEGIN IMMEDIATE`` takes the lock first, waiting for it.
+    PostgreSQL needs none of this: a plain transaction.
+    """
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+            return
+        with conn.begin():
+            yield conn
 
 
 def make_engine(url: str) -> Engine:

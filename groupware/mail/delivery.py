@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
 
-from groupware.core.audit import Audit
+from groupware.core.audit import Audit, AuditEntry
 from groupware.core.directory import Person
 from groupware.mail.addressing import LocalRecipient, Recipients, parse_address
 from groupware.mail.dsn import RecipientReport, build_report
@@ -176,34 +176,12 @@ class Delivery:
         jobs = [DeliveryJob(message=message, hostname=self.hostname) for message in messages]
         for step in self.steps:
             step(jobs, self)
+        # One audit transaction for the batch: a row each was an eighth of the time.
+        self.audit.record_many([entry for job in jobs for entry in _audit_entries(job)])
         for job in jobs:
-            self._report(job)
+            if job.failures and job.message.envelope.mail_from:
+                self._bounce(job)
         return jobs
-
-    def _report(self, job: DeliveryJob) -> None:
-        """The audit trail of one message, and its bounce if something failed."""
-        envelope = job.message.envelope
-        for rcpt in job.delivered:
-            self.audit.record(
-                "mail.delivered",
-                actor=envelope.authenticated_as or envelope.mail_from or "<>",
-                subject=rcpt,
-                protocol=envelope.listener,
-                client=envelope.peer,
-                detail=job.message.queue_id,
-            )
-        for rcpt, status, reason in job.failures:
-            self.audit.record(
-                "mail.failed",
-                actor=envelope.mail_from or "<>",
-                subject=rcpt,
-                protocol=envelope.listener,
-                client=envelope.peer,
-                outcome="failed",
-                detail=f"{job.message.queue_id} {status} {reason}",
-            )
-        if job.failures and envelope.mail_from:
-            self._bounce(job)
 
     def _bounce(self, job: DeliveryJob) -> None:
         """A delivery status notification (RFC 3464) for the sender.
@@ -240,6 +218,35 @@ class Delivery:
             except QuotaExceededError:
                 log.warning("delivery.bounce_over_quota sender=%s", person.login)
         return True
+
+
+def _audit_entries(job: DeliveryJob) -> list[AuditEntry]:
+    """The audit trail of one message: a line per recipient, delivered or failed."""
+    envelope = job.message.envelope
+    delivered = [
+        AuditEntry(
+            "mail.delivered",
+            actor=envelope.authenticated_as or envelope.mail_from or "<>",
+            subject=rcpt,
+            protocol=envelope.listener,
+            client=envelope.peer,
+            detail=job.message.queue_id,
+        )
+        for rcpt in job.delivered
+    ]
+    failed = [
+        AuditEntry(
+            "mail.failed",
+            actor=envelope.mail_from or "<>",
+            subject=rcpt,
+            protocol=envelope.listener,
+            client=envelope.peer,
+            outcome="failed",
+            detail=f"{job.message.queue_id} {status} {reason}",
+        )
+        for rcpt, status, reason in job.failures
+    ]
+    return delivered + failed
 
 
 def build_dsn(job: DeliveryJob, hostname: str) -> bytes:

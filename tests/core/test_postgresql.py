@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import select, text
 
 from groupware.config import Config
-from groupware.core.audit import Audit
+from groupware.core.audit import Audit, AuditEntry
 from groupware.core.auth import Authenticator, Outcome
 from groupware.core.db import login_failures
 from groupware.core.directory import Directory, NewPerson
@@ -176,6 +176,22 @@ def test_audit_keeps_every_outcome_and_cuts_client_values_to_their_columns(core:
     assert record.client.startswith("mx.ccc")
     assert (record.protocol, record.outcome) == ("submission", "must_change_password")
     assert record.detail == "d" * 5000
+
+
+def test_a_batch_of_audit_records_is_written_whole_and_in_order(core: Core) -> None:
+    entries = [
+        AuditEntry("mail.delivered", actor="<>", subject=f"rcpt{n}@example.org", detail=f"q{n}")
+        for n in range(3)
+    ] + [AuditEntry("mail.failed", actor="x" * 400, outcome="failed", subject="gone@example.org")]
+
+    core.audit.record_many(entries)
+    core.audit.record_many([])
+
+    records = list(reversed(core.audit.recent(4)))
+    assert [(r.event, r.subject, r.detail) for r in records[:3]] == [
+        ("mail.delivered", f"rcpt{n}@example.org", f"q{n}") for n in range(3)
+    ]
+    assert (records[3].outcome, len(records[3].actor)) == ("failed", 255)
 
 
 def test_values_too_long_for_their_columns_are_refused_not_failed_on(core: Core) -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
+from groupware.core.directory import Person
 from groupware.core.events import EventBus, MailboxChanged
 from groupware.core.services import Core
 from groupware.errors import ConflictError
@@ -52,6 +55,35 @@ def test_special_folders_exist_once_in_the_persons_language(core: Core, store: M
     core.directory.set_language(english.login, "en")
     store.ensure_mailboxes(core.directory.get(english.login))
     assert {m.name for m in store.list_mailboxes(english.id)} >= {"Sent", "Trash", "Drafts"}
+
+
+def test_first_delivery_and_first_login_make_the_folders_at_once_without_error(
+    core: Core, store: MailStore
+) -> None:
+    # Both read the folders, then write: on SQLite the second writer's snapshot was
+    # stale and it failed at once ("database is locked") instead of waiting.
+    people = [add_user(core, "Élève", f"Numéro{n}") for n in range(12)]
+    failures: list[BaseException] = []
+
+    def make(person: Person, start: threading.Barrier) -> None:
+        start.wait()
+        try:
+            store.ensure_mailboxes(person)
+        except BaseException as error:  # noqa: BLE001 - reported below
+            failures.append(error)
+
+    for person in people:
+        start = threading.Barrier(3)
+        threads = [threading.Thread(target=make, args=(person, start)) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    assert failures == []
+    for person in people:
+        assert len(store.list_mailboxes(person.id)) == 6
+        assert store.usage(person.id) == (0, 0)
 
 
 def test_append_stores_crlf_bytes_and_indexes_envelope(

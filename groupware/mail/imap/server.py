@@ -14,6 +14,9 @@ are one sweep over all connections every few seconds, not a timer each.
 
 Measured with ``bench/imap_idle_memory.py``; a TLS connection costs several times a
 plain one, most of it OpenSSL's own state (see that script's report).
+
+Split: :class:`ChangeDispatcher` lives in ``imap.idle_dispatch``, :class:`Listener` and
+:func:`share_tls_read_buffer` in ``imap.listener``; both are re-exported here.
 """
 
 from __future__ import annotations
@@ -24,15 +27,15 @@ import logging
 import socket
 import ssl
 import sys
-from dataclasses import dataclass, field
 from typing import Final
 
-from groupware.core.events import EventBus, MailboxChanged
 from groupware.mail.imap import commands as c
 from groupware.mail.imap import parser as p
 from groupware.mail.imap import wire
-from groupware.mail.imap.session import ImapContext, ImapSession, RefreshFrom
-from groupware.mail.store import Changes, MailStore
+from groupware.mail.imap.idle_dispatch import WRITES_PER_TURN, ChangeDispatcher
+from groupware.mail.imap.listener import CLOSE_WAIT_SECONDS, Listener, share_tls_read_buffer
+from groupware.mail.imap.session import ImapSession, RefreshFrom
+from groupware.mail.store import Changes
 
 log = logging.getLogger(__name__)
 
@@ -42,164 +45,6 @@ SWEEP_SECONDS: Final = 5.0  # how often timeouts are looked for
 # Input held while a command runs; above it, reading pauses until the command is done.
 PAUSE_READING_BYTES: Final = 256 * 1024
 TLS_READ_BUFFER_BYTES: Final = 256 * 1024  # asyncio's SSLProtocol.max_size
-CLOSE_WAIT_SECONDS: Final = 5.0
-WRITES_PER_TURN: Final = 500  # IDLE connections written to before the loop gets a turn
-
-
-class ChangeDispatcher:
-    """Brings the connections in IDLE on a mailbox up to date when it changes.
-
-    One delivery to a mailbox that 10,000 sessions watch must not make 10,000 reads
-    through a handful of worker threads (the last session would hear of it seconds
-    later, and the loop would be busy with them all along). So the dispatcher reads
-    once for all the waiting sessions that stand at the same point of the mailbox
-    (:meth:`RefreshFrom.key <groupware.mail.imap.session.RefreshFrom.key>`, nearly
-    always one group), folds the result into each and writes their responses itself,
-    yielding to the loop every :data:`WRITES_PER_TURN` connections. One refresh per
-    mailbox runs at a time; changes during it make one more. A connection that is busy
-    (its task running) or not at a shared point gets :meth:`Connection.wake` and reads
-    for itself.
-
-    \\Recent (RFC 3501 §2.3.2) goes to one session: the shared read takes it, and the
-    first session the result is given to keeps it.
-    """
-
-    def __init__(self, events: EventBus, loop: asyncio.AbstractEventLoop, store: MailStore) -> None:
-        """Subscribe to ``MailboxChanged`` on ``events``."""
-        self._loop = loop
-        self._store = store
-        self._idlers: dict[int, set[Connection]] = {}
-        # Mailboxes being refreshed -> whether another change came meanwhile.
-        self._refreshing: dict[int, bool] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._unsubscribe = events.subscribe(MailboxChanged, self._on_change)
-
-    def _on_change(self, event: object) -> None:
-        assert isinstance(event, MailboxChanged)
-        # Publishers run in worker threads: hop onto the loop.
-        self._loop.call_soon_threadsafe(self._changed, event.mailbox_id)
-
-    def _changed(self, mailbox_id: int) -> None:
-        if mailbox_id not in self._idlers:
-            return
-        if mailbox_id in self._refreshing:
-            self._refreshing[mailbox_id] = True
-            return
-        self._refreshing[mailbox_id] = False
-        task = self._loop.create_task(self._refresh(mailbox_id))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _refresh(self, mailbox_id: int) -> None:
-        try:
-            while True:
-                await self._refresh_once(mailbox_id)
-                if not self._refreshing[mailbox_id]:
-                    return
-                self._refreshing[mailbox_id] = False
-        except Exception:  # noqa: BLE001 - boundary: the sessions refresh alone instead
-            log.exception("imap.idle.refresh_failed mailbox=%s", mailbox_id)
-            for connection in list(self._idlers.get(mailbox_id, ())):
-                connection.wake()
-        finally:
-            del self._refreshing[mailbox_id]
-
-    async def _refresh_once(self, mailbox_id: int) -> None:
-        groups: dict[tuple[int, int, int, bool], tuple[RefreshFrom, list[Connection]]] = {}
-        for connection in list(self._idlers.get(mailbox_id, ())):
-            point = connection.shared_refresh_point()
-            if point is None:
-                connection.wake()
-            else:
-                groups.setdefault(point.key, (point, []))[1].append(connection)
-        for point, connections in groups.values():
-            changes = await self._loop.run_in_executor(None, point.read, self._store)
-            for number, connection in enumerate(connections, 1):
-                if connection.take_refresh(point, changes) and changes.recent:
-                    changes = Changes(
-                        changes.messages, changes.expunged, changes.highest_modseq, []
-                    )
-                if number % WRITES_PER_TURN == 0:
-                    await asyncio.sleep(0)
-
-    def register(self, mailbox_id: int, connection: Connection) -> None:
-        """Keep ``connection`` up to date with ``mailbox_id``."""
-        self._idlers.setdefault(mailbox_id, set()).add(connection)
-
-    def unregister(self, mailbox_id: int, connection: Connection) -> None:
-        """Undo :meth:`register`."""
-        idlers = self._idlers.get(mailbox_id)
-        if idlers is not None:
-            idlers.discard(connection)
-            if not idlers:
-                del self._idlers[mailbox_id]
-
-    async def close(self) -> None:
-        """Stop listening to the bus; end the refreshes under way."""
-        self._unsubscribe()
-        for task in list(self._tasks):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-
-@dataclass(slots=True, kw_only=True)
-class Listener:
-    """What the connections of one listening socket share."""
-
-    context: ImapContext
-    dispatcher: ChangeDispatcher
-    loop: asyncio.AbstractEventLoop
-    starttls: ssl.SSLContext | None  # None on implicit TLS listeners
-    is_tls: bool
-    max_literal_bytes: int
-    tls_read_buffer: memoryview  # of a bytearray (see share_tls_read_buffer)
-    connections: set[Connection] = field(default_factory=set)
-    all_closed: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def expire_idle(self) -> None:
-        """Log out the connections silent for longer than their state allows."""
-        now = self.loop.time()
-        for connection in list(self.connections):
-            connection.expire(now)
-
-    async def close_all(self) -> None:
-        """Shutdown: stop every connection; abort those that do not close in time."""
-        if self.connections:
-            self.all_closed.clear()
-        tasks = [task for connection in list(self.connections) if (task := connection.shutdown())]
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        if self.connections:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.all_closed.wait(), CLOSE_WAIT_SECONDS)
-        for connection in list(self.connections):
-            connection.transport.abort()
-
-    def forget(self, connection: Connection) -> None:
-        """A connection is gone."""
-        self.connections.discard(connection)
-        if not self.connections:
-            self.all_closed.set()
-
-
-def share_tls_read_buffer(transport: asyncio.BaseTransport, buffer: memoryview) -> None:
-    """Give an asyncio TLS transport the listener's read buffer instead of its own.
-
-    asyncio's ``SSLProtocol`` (3.11 and later) keeps a 256 KiB buffer per connection
-    for the socket to read into, and copies out of it into OpenSSL at once, in the same
-    callback (``get_buffer`` then ``buffer_updated``): one buffer can serve every
-    connection on the loop. That is 256 KiB less per TLS connection. The attributes are
-    asyncio's own; where they are not found (another asyncio), nothing is changed.
-    """
-    protocol = getattr(transport, "_ssl_protocol", None)
-    if protocol is None or not isinstance(getattr(protocol, "_ssl_buffer", None), bytearray):
-        return
-    if getattr(protocol, "max_size", None) != len(buffer):
-        return
-    protocol._ssl_buffer = buffer.obj  # noqa: SLF001 - see the docstring
-    protocol._ssl_buffer_view = buffer  # noqa: SLF001
 
 
 class Connection(asyncio.Protocol):
@@ -605,3 +450,18 @@ class Connection(asyncio.Protocol):
         await self.send(b"+ \r\n")
         assert self.parser is not None
         self.parser.expect_raw_line()
+
+
+__all__ = [
+    "AUTO_LOGOUT_SECONDS",
+    "CLOSE_WAIT_SECONDS",
+    "PAUSE_READING_BYTES",
+    "PRE_AUTH_TIMEOUT_SECONDS",
+    "SWEEP_SECONDS",
+    "TLS_READ_BUFFER_BYTES",
+    "WRITES_PER_TURN",
+    "ChangeDispatcher",
+    "Connection",
+    "Listener",
+    "share_tls_read_buffer",
+]
