@@ -33,18 +33,26 @@ from groupware.mail.notices import Notices
 from groupware.mail.schema import mail_usage
 from groupware.mail.service import MailService
 from groupware.web import create_wsgi
+from groupware.web.mail_access import MailAccess
 
 log = logging.getLogger(__name__)
 
 SERVICES: Final = ("http", "smtp", "imap")
 
 
-def build_http_app(core: Core, notices: Notices | None = None) -> Any:
+def build_http_app(
+    core: Core, notices: Notices | None = None, mail_access: MailAccess | None = None
+) -> Any:
     """The one WSGI application: portal at ``/``, CalDAV/CardDAV at ``/dav``."""
     dav = DavService(core)
     notify = (notices or Notices(core.config)).send
     return create_wsgi(
-        core, dav, dav.collections, notify, functools.partial(mail_usage_of, core.engine)
+        core,
+        dav,
+        dav.collections,
+        notify,
+        functools.partial(mail_usage_of, core.engine),
+        mail_access,
     )
 
 
@@ -63,7 +71,9 @@ class HttpService:
 
     def __init__(self, core: Core, notices: Notices | None = None) -> None:
         self._core = core
-        self._app = build_http_app(core, notices)
+        #: The webmail's IMAP pool; told where IMAP listens once that service is up.
+        self.mail_access = MailAccess(core.config)
+        self._app = build_http_app(core, notices, self.mail_access)
         self.addresses: dict[str, tuple[str, int]] = {}
 
     def _server(self, listen: Listen, tls: bool) -> wsgi.Server:
@@ -147,8 +157,10 @@ async def run(
         stack.callback(core.close)
         events = EventBus()
         notices = Notices(config)
+        mail_access: MailAccess | None = None
         if "http" in only:
             http = HttpService(core, notices)
+            mail_access = http.mail_access
             await http.start(stack)
             addresses.update(http.addresses)
         if "smtp" in only:
@@ -161,6 +173,10 @@ async def run(
             imap = ImapService(core, events)
             await imap.start(stack)
             addresses.update(imap.addresses)
+        if mail_access is not None:
+            mail_access.locate(imap=addresses.get("imaps"), submission=addresses.get("submissions"))
+            # Unwound first: the webmail logs out before the IMAP listener goes away.
+            stack.callback(mail_access.close)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             # Signal handlers only exist in the main thread (tests run us elsewhere).

@@ -293,6 +293,53 @@ class ImapConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class WebmailConfig:
+    """The portal's webmail: an IMAP and submission client acting for the signed-in user."""
+
+    imap_server: str = _doc(
+        "host:port of the implicit-TLS IMAP server the webmail reads from; empty: this "
+        "process's first imap.tls_listen (the address actually bound).",
+        default="",
+    )
+    submission_server: str = _doc(
+        "host:port of the implicit-TLS submission server the webmail sends through; "
+        "empty: this process's first submission.tls_listen.",
+        default="",
+    )
+    ca_file: str = _doc(
+        "PEM certificates the IMAP and submission servers are verified against; empty: "
+        "the server's own certificate (tls.cert_file).",
+        default="",
+    )
+    master_login: str = _doc(
+        "SASL PLAIN authentication identity the webmail logs in with, naming the user "
+        "as authorization identity (a Dovecot master user elsewhere).",
+        default="groupware-portal",
+    )
+    master_password_file: str = _doc(
+        "File holding that identity's password; empty: the credential derived from the "
+        "server secret, which this server's IMAP and SMTP accept.",
+        default="",
+    )
+    max_connections_count: int = _doc(
+        "Most IMAP connections the webmail keeps open (one per web session).", default=200
+    )
+    idle_seconds: int = _doc("An IMAP connection unused this long is logged out.", default=300)
+    timeout_seconds: float = _doc("Socket timeout towards IMAP and submission.", default=10.0)
+    messages_per_page_count: int = _doc("Messages on one page of a folder.", default=50)
+
+    def __post_init__(self) -> None:
+        for name in ("imap_server", "submission_server"):
+            value = getattr(self, name)
+            if value:
+                Listen.parse(value)
+        if self.max_connections_count < 1 or self.idle_seconds < 1:
+            raise ValueError("max_connections_count and idle_seconds must be positive")
+        if self.timeout_seconds <= 0 or self.messages_per_page_count < 1:
+            raise ValueError("timeout_seconds and messages_per_page_count must be positive")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AuthConfig:
     """Password hashing, login throttling and the verification cache."""
 
@@ -410,6 +457,7 @@ class Config:
     submission: SubmissionConfig = field(default_factory=SubmissionConfig)
     outbound: OutboundConfig = field(default_factory=OutboundConfig)
     imap: ImapConfig = field(default_factory=ImapConfig)
+    webmail: WebmailConfig = field(default_factory=WebmailConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
     accounts: AccountsConfig = field(default_factory=AccountsConfig)
     dav: DavConfig = field(default_factory=DavConfig)

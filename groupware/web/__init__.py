@@ -26,6 +26,7 @@ from groupware.web.context import (
     PortalServices,
     PortalUser,
 )
+from groupware.web.mail_access import MailAccess
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,7 @@ def create_app(
     dav_requests: DavRequests,
     notify: Notify | None = None,
     mail_usage: MailUsage | None = None,
+    mail_access: MailAccess | None = None,
 ) -> Flask:
     """Build the portal for ``core``; ``dav`` reads and makes DAV collections.
 
@@ -114,6 +116,7 @@ def create_app(
         dav_requests=dav_requests,
         notify=notify or _log_notice,
         mail_usage=mail_usage or (lambda _person_id: (0, 0)),
+        mail=mail_access,
     )
 
     CSRFProtect(app)
@@ -216,9 +219,10 @@ def create_wsgi(
     dav: DavCollections,
     notify: Notify | None = None,
     mail_usage: MailUsage | None = None,
+    mail_access: MailAccess | None = None,
 ) -> Any:
     """The single HTTP application: the portal at ``/``, DAV at ``/dav``."""
-    portal = create_app(core, dav, dav_app, notify, mail_usage)
+    portal = create_app(core, dav, dav_app, notify, mail_usage, mail_access)
     application: Any = DispatcherMiddleware(portal.wsgi_app, {"/dav": dav_app})
     if core.config.http.trusted_proxy_count:
         count = core.config.http.trusted_proxy_count

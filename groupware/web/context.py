@@ -14,6 +14,7 @@ from groupware.core.directory import Person
 from groupware.core.services import Core
 from groupware.core.sharing import CollectionRef
 from groupware.web.import_data import ImportJobs
+from groupware.web.mail_access import MailAccess
 
 
 class DavCollections(Protocol):
@@ -77,6 +78,8 @@ class PortalServices:
     notify: Notify
     mail_usage: MailUsage
     imports: ImportJobs = field(default_factory=ImportJobs)
+    #: The webmail's IMAP access; ``None`` when the app was built without one.
+    mail: MailAccess | None = None
 
 
 def services() -> PortalServices:
