@@ -175,8 +175,10 @@ async def run(
             addresses.update(imap.addresses)
         if mail_access is not None:
             mail_access.locate(imap=addresses.get("imaps"), submission=addresses.get("submissions"))
-            # Unwound first: the webmail logs out before the IMAP listener goes away.
-            stack.callback(mail_access.close)
+            mail_access.pool.start_reaper()
+            # Unwound first, so the webmail logs out before the IMAP listener goes; in a
+            # thread, since the IMAP server answering that LOGOUT runs on this loop.
+            stack.push_async_callback(asyncio.to_thread, mail_access.close)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             # Signal handlers only exist in the main thread (tests run us elsewhere).

@@ -146,6 +146,7 @@ def create_app(
         security,
         sessions,
         sharing,
+        webmail,
     )
     from groupware.web.sharing import level_labels
 
@@ -160,6 +161,7 @@ def create_app(
     app.register_blueprint(sessions.bp)
     app.register_blueprint(agenda.bp)
     app.register_blueprint(contacts.bp)
+    app.register_blueprint(webmail.bp)
 
     @app.context_processor
     def _globals() -> dict[str, Any]:

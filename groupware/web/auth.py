@@ -20,7 +20,7 @@ from groupware.core import passwords
 from groupware.core.auth import AuthResult, Outcome
 from groupware.core.directory import Person
 from groupware.errors import PasswordPolicyError
-from groupware.web import security, sessions
+from groupware.web import security, sessions, webmail
 from groupware.web.context import services
 
 bp = Blueprint("auth", __name__)
@@ -310,6 +310,8 @@ def _after_password_change(before: Person, updated: Person, *, keep_others: bool
 @bp.route("/logout", methods=["POST"])
 def logout() -> Response:
     """Sign out (POST only, with the CSRF token)."""
+    if current_user.is_authenticated:
+        webmail.forget_session(current_user.session_id)
     sessions.close()
     language = session.get("language")
     logout_user()

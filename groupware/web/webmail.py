@@ -1,0 +1,214 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Webmail pages: the folder tree, a folder's message list and its actions.
+
+Everything goes over IMAP as the signed-in person, through the web session's
+pooled connection (``web.mail_access``); the IMAP conversations themselves are in
+``web.mail_folders``. The folder is the URL path
+(``/mail/INBOX``, ``/mail/Projets/2026``), a message adds its UID
+(``/mail/INBOX/42``). Changes are CSRF-protected POSTs that redirect back.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, Final, TypeVar
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import format_datetime, format_decimal
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user, login_required
+from imapclient import IMAPClient  # type: ignore[import-untyped]
+from werkzeug.wrappers import Response
+
+from groupware.web.context import services
+from groupware.web.mail_access import MailAccess, MailBusyError, MailUnavailableError
+from groupware.web.mail_folders import (
+    DEFAULT_SORT,
+    SORT_KEYS,
+    Action,
+    Folder,
+    FolderNotFoundError,
+    apply_action,
+    find_folder,
+    folder_tree,
+    message_page,
+)
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("mail", __name__, url_prefix="/mail")
+
+T = TypeVar("T")
+INBOX: Final = "INBOX"
+#: Most messages one action may name (a page is far fewer; this bounds the request).
+MAX_SELECTED_COUNT: Final = 1000
+KILO: Final = 1000  # SI units, as mail clients show sizes
+#: How long the browser shows a 503 before a retry makes sense.
+RETRY_AFTER_SECONDS: Final = 30
+
+
+def special_labels() -> dict[str, Any]:
+    """The special folders' names in the person's language, whatever the server calls them."""
+    return {
+        "inbox": _l("Inbox"),
+        "drafts": _l("Drafts"),
+        "sent": _l("Sent"),
+        "archive": _l("Archive"),
+        "junk": _l("Junk"),
+        "trash": _l("Trash"),
+    }
+
+
+def sort_labels() -> dict[str, Any]:
+    """The list's sort orders, as its column headers name them."""
+    return {"date": _l("Date"), "from": _l("From"), "subject": _l("Subject"), "size": _l("Size")}
+
+
+def size_text(size_bytes: int) -> str:
+    """A message or attachment size as people read it (kB up to a megabyte, then MB)."""
+    if size_bytes < KILO * KILO:
+        return _("%(size)s kB", size=format_decimal(max(1, round(size_bytes / KILO))))
+    return _("%(size)s MB", size=format_decimal(round(size_bytes / KILO / KILO, 1)))
+
+
+def folder_label(folder: Folder) -> str:
+    """How the tree names a folder: special ones translated, others by their last segment."""
+    if folder.special and folder.depth == 0:
+        return str(special_labels()[folder.special])
+    return folder.leaf
+
+
+def access() -> MailAccess:
+    """The process's IMAP access (503 when the portal was built without one)."""
+    found = services().mail
+    if found is None:
+        raise MailUnavailableError("the portal runs without webmail")
+    return found
+
+
+def imap(operation: Callable[[IMAPClient], T]) -> T:
+    """Run ``operation`` on the web session's IMAP connection, as the signed-in person."""
+    return access().run(current_user.session_id, current_user.person.login, operation)
+
+
+def forget_session(session_id: int) -> None:
+    """Log out the IMAP connection of a web session that ends (sign-out)."""
+    found = services().mail
+    if found is not None:
+        found.pool.discard(session_id)
+
+
+@bp.errorhandler(MailUnavailableError)
+@bp.errorhandler(MailBusyError)
+def _unavailable(exc: Exception) -> tuple[str, int, dict[str, str]]:
+    log.warning("webmail.unavailable reason=%s", exc)
+    page = render_template("mail/unavailable.html")
+    return page, 503, {"Retry-After": str(RETRY_AFTER_SECONDS)}
+
+
+@bp.errorhandler(IMAPClient.Error)
+def _refused(exc: Exception) -> tuple[str, int]:
+    # The server said NO or BAD: log it (never shown: it may name internals).
+    log.warning("webmail.imap.refused error=%s", exc.__class__.__name__)
+    return render_template("mail/unavailable.html"), 502
+
+
+@bp.route("/")
+@login_required
+def index() -> Response:
+    """The mailbox opens on the inbox."""
+    return redirect(url_for("mail.folder", folder=INBOX))
+
+
+def _list_arguments() -> tuple[str, bool, int]:
+    sort = request.args.get("sort", DEFAULT_SORT)
+    if sort not in SORT_KEYS:
+        sort = DEFAULT_SORT
+    is_reverse = request.args.get("order", "desc") != "asc"
+    page = request.args.get("page", 1, type=int) or 1
+    return sort, is_reverse, page
+
+
+@bp.route("/<path:folder>")
+@login_required
+def folder(folder: str) -> str:
+    """A folder's message list beside the folder tree."""
+    sort, is_reverse, page = _list_arguments()
+    per_page = services().core.config.webmail.messages_per_page_count
+
+    def read(client: IMAPClient) -> tuple[list[Folder], Folder, Any]:
+        tree = folder_tree(client)
+        current = find_folder(tree, folder)
+        listing = message_page(
+            client, current.name, sort=sort, is_reverse=is_reverse, page=page, per_page=per_page
+        )
+        return tree, current, listing
+
+    try:
+        tree, current, listing = imap(read)
+    except FolderNotFoundError:
+        abort(404)
+    return render_template(
+        "mail/folder.html",
+        tree=tree,
+        current=current,
+        listing=listing,
+        folder_label=folder_label,
+        size_text=size_text,
+        format_datetime=format_datetime,
+        sort_labels=sort_labels(),
+        targets=[f for f in tree if f.is_selectable and f.name != current.name],
+    )
+
+
+def _selected_uids() -> list[int]:
+    values = request.form.getlist("uid")
+    if len(values) > MAX_SELECTED_COUNT or not all(v.isdigit() for v in values):
+        abort(400)
+    return sorted({int(v) for v in values if int(v) > 0})
+
+
+@bp.route("/<path:folder>/actions", methods=["POST"])
+@login_required
+def act(folder: str) -> Response:
+    """Mark, flag, move or delete the messages ticked in the list."""
+    try:
+        action = Action(request.form.get("action", ""))
+    except ValueError:
+        abort(400)
+    uids = _selected_uids()
+    back = request.form.get("back", "")
+    if not back.startswith("/mail/") or back.startswith("//"):
+        back = url_for("mail.folder", folder=folder)
+    if not uids:
+        flash(_("Select at least one message first."), "error")
+        return redirect(back)
+    target_name = request.form.get("target", "")
+
+    def change(client: IMAPClient) -> None:
+        tree = folder_tree(client)
+        current = find_folder(tree, folder)
+        target = find_folder(tree, target_name) if action is Action.MOVE else None
+        apply_action(client, tree, current, uids, action, target)
+
+    try:
+        imap(change)
+    except FolderNotFoundError:
+        abort(404)
+    flash(_action_done(action, len(uids)), "success")
+    return redirect(back)
+
+
+def _action_done(action: Action, count: int) -> str:
+    """The confirmation shown after an action."""
+    texts = {
+        Action.READ: _("Marked as read: %(count)s.", count=count),
+        Action.UNREAD: _("Marked as unread: %(count)s.", count=count),
+        Action.FLAG: _("Flagged: %(count)s.", count=count),
+        Action.UNFLAG: _("Flag removed: %(count)s.", count=count),
+        Action.MOVE: _("Moved: %(count)s.", count=count),
+        Action.DELETE: _("Deleted: %(count)s.", count=count),
+    }
+    return texts[action]

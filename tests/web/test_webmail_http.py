@@ -1,0 +1,144 @@
+"""The webmail over real HTTP, reading and changing mail over real IMAP.
+
+One server runs HTTP, SMTP and IMAP in one process, as ``groupware serve`` does:
+mail is delivered over SMTP, the portal lists it through its pooled IMAP
+connection, and what its actions change is read back with a separate IMAP client.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+
+from groupware.core.directory import Person
+from tests.mail.imap_support import PASSWORD, deliver, logged_in, new_user, simple_message
+from tests.support.servers import RunningServer, make_config, running_server
+from tests.support.waiting import wait_for
+from tests.web.portal_client import PortalClient
+
+PER_PAGE = 3
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    config = make_config(
+        tmp_path_factory.mktemp("webmail-http"),
+        webmail={"messages_per_page_count": PER_PAGE},
+    )
+    with running_server(config, only=frozenset({"http", "smtp", "imap"})) as server:
+        yield server
+
+
+def inbox_uids(live: RunningServer, person: Person, count: int) -> list[int]:
+    """Wait until ``count`` messages are in the INBOX; their UIDs."""
+    with logged_in(live, person) as client:
+
+        def found() -> list[int]:
+            client.select_folder("INBOX", readonly=True)
+            uids = client.search("ALL")
+            return uids if len(uids) == count else []
+
+        return [int(uid) for uid in wait_for(found)]
+
+
+@pytest.fixture
+def person(live: RunningServer) -> Person:
+    found = new_user(live)
+    for number, subject in enumerate(("Conseil de classe", "Bulletin", "Absence", "Zoo")):
+        body = f"Message {number}\r\n" + ("x" * 70 + "\r\n") * (15 * number)
+        deliver(live, found.email, simple_message(subject, body))
+    inbox_uids(live, found, 4)
+    return found
+
+
+@pytest.fixture
+def portal(live: RunningServer, person: Person) -> PortalClient:
+    client = PortalClient(live.http_url)
+    assert client.sign_in(person.login, PASSWORD).status == 302
+    return client
+
+
+def subjects(page: str) -> list[str]:
+    return re.findall(r'<td class="subject">(?:<a [^>]*>)?([^<]*)', page)
+
+
+def act(portal: PortalClient, folder: str, action: str, uids: list[int], **extra: str) -> int:
+    token = portal.get(f"/mail/{folder}").csrf_token()
+    form = [("csrf_token", token), ("action", action), *(("uid", str(u)) for u in uids)]
+    form += list(extra.items())
+    reply = portal.request("POST", f"/mail/{folder}/actions", form)  # type: ignore[arg-type]
+    return reply.status
+
+
+def test_the_mailbox_opens_on_the_inbox_with_folders_and_counts(portal: PortalClient) -> None:
+    assert portal.get("/mail/").location == "/mail/INBOX"
+    page = portal.get("/mail/INBOX")
+    assert page.status == 200
+    folders = re.findall(r'data-special="(\w+)"', page.body)
+    assert folders == ["inbox", "drafts", "sent", "archive", "junk", "trash"]
+    inbox = re.search(r'data-special="inbox">.*?class="unseen"[^>]*>(\d+)', page.body, re.S)
+    assert inbox is not None
+    assert inbox.group(1) == "4"
+    # Newest first, one page of PER_PAGE.
+    assert len(subjects(page.body)) == PER_PAGE
+    assert "Page 1 sur 2" in page.body or "Page 1 of 2" in page.body
+
+
+def test_the_list_sorts_on_the_server_and_pages(portal: PortalClient) -> None:
+    first = portal.get("/mail/INBOX?sort=subject&order=asc")
+    assert subjects(first.body) == ["Absence", "Bulletin", "Conseil de classe"]
+    second = portal.get("/mail/INBOX?sort=subject&order=asc&page=2")
+    assert subjects(second.body) == ["Zoo"]
+    by_size = portal.get("/mail/INBOX?sort=size&order=desc")
+    assert subjects(by_size.body) == ["Zoo", "Absence", "Bulletin"]
+
+
+def test_mark_flag_move_and_delete_change_the_mailbox(
+    live: RunningServer, person: Person, portal: PortalClient
+) -> None:
+    uids = inbox_uids(live, person, 4)
+    with logged_in(live, person) as client:
+        client.create_folder("Projets")
+    assert act(portal, "INBOX", "read", uids[:2]) == 302
+    assert act(portal, "INBOX", "flag", uids[:1]) == 302
+    with logged_in(live, person) as client:
+        client.select_folder("INBOX", readonly=True)
+        flags = client.get_flags(uids)
+    assert [b"\\Seen" in flags[u] for u in uids] == [True, True, False, False]
+    assert [b"\\Flagged" in flags[u] for u in uids] == [True, False, False, False]
+
+    assert act(portal, "INBOX", "move", uids[2:3], target="Projets") == 302
+    assert act(portal, "INBOX", "delete", uids[3:]) == 302
+    with logged_in(live, person) as client:
+        assert client.select_folder("INBOX")[b"EXISTS"] == 2
+        assert client.select_folder("Projets")[b"EXISTS"] == 1
+        trash = next(n for f, _d, n in client.list_folders() if b"\\Trash" in f)
+        assert client.select_folder(trash)[b"EXISTS"] == 1
+    page = portal.get(f"/mail/{trash}")
+    assert subjects(page.body) == ["Zoo"]
+    trashed = re.findall(r'name="uid" value="(\d+)"', page.body)
+    assert act(portal, trash, "delete", [int(u) for u in trashed]) == 302
+    with logged_in(live, person) as client:
+        assert client.select_folder(trash)[b"EXISTS"] == 0
+
+
+def test_an_action_without_the_csrf_token_is_refused(
+    live: RunningServer, person: Person, portal: PortalClient
+) -> None:
+    uids = inbox_uids(live, person, 4)
+    form = [("action", "delete"), *(("uid", str(u)) for u in uids)]
+    reply = portal.request("POST", "/mail/INBOX/actions", form)  # type: ignore[arg-type]
+    assert reply.status == 400
+    inbox_uids(live, person, 4)  # nothing moved
+
+
+def test_an_unknown_folder_is_404_and_signed_out_people_are_sent_to_sign_in(
+    live: RunningServer, portal: PortalClient
+) -> None:
+    assert portal.get("/mail/Nulle%20part").status == 404
+    anonymous = PortalClient(live.http_url)
+    reply = anonymous.get("/mail/INBOX")
+    assert reply.status == 302
+    assert "/login" in (reply.location or "")
