@@ -15,12 +15,15 @@ from __future__ import annotations
 import email.errors
 import email.header
 import email.utils
+import urllib.parse
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 #: Media types shown in the reading pane rather than listed as attachments.
 SHOWN_INLINE: Final = frozenset({("text", "plain"), ("text", "html")})
+#: RFC 2231 continuations read at most (a file name, not a novel).
+MAX_CONTINUATIONS: Final = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,12 +84,44 @@ def _disposition(value: Any) -> tuple[str, dict[str, str]]:
     return _text(value[0]).lower(), params
 
 
+def _rfc2231(params: dict[str, str], name: str) -> str:
+    """An RFC 2231 parameter (``name*``, or continuations ``name*0*``...), decoded."""
+    if f"{name}*" in params:
+        pieces = [(params[f"{name}*"], True)]
+    else:
+        pieces = []
+        for number in range(MAX_CONTINUATIONS):
+            if f"{name}*{number}*" in params:
+                pieces.append((params[f"{name}*{number}*"], True))
+            elif f"{name}*{number}" in params:
+                pieces.append((params[f"{name}*{number}"], False))
+            else:
+                break
+    if not pieces:
+        return ""
+    first, _is_encoded = pieces[0]
+    charset = "utf-8"
+    if pieces[0][1] and first.count("'") >= 2:
+        charset, _language, first = first.split("'", 2)
+        pieces[0] = (first, True)
+    raw = "".join(
+        urllib.parse.unquote_to_bytes(v).decode("latin-1") if encoded else v
+        for v, encoded in pieces
+    )
+    try:
+        return raw.encode("latin-1").decode(charset or "utf-8", "replace")
+    except LookupError:
+        return raw
+
+
 def _filename(disposition_params: dict[str, str], params: dict[str, str]) -> str:
-    raw = disposition_params.get("filename") or params.get("name") or ""
-    if not raw and "filename*" in disposition_params:  # RFC 2231, if the server kept it
-        raw = email.utils.collapse_rfc2231_value(
-            email.utils.decode_rfc2231(disposition_params["filename*"])
-        )
+    raw = (
+        _rfc2231(disposition_params, "filename")
+        or disposition_params.get("filename")
+        or _rfc2231(params, "name")
+        or params.get("name")
+        or ""
+    )
     return header_text(raw).replace("/", "_").replace("\\", "_").strip()
 
 

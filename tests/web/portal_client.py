@@ -125,6 +125,18 @@ class PortalClient:
     def get(self, path: str) -> Reply:
         return self.request("GET", path)
 
+    def download(self, path: str) -> tuple[int, Message, bytes]:
+        """GET a binary body: ``(status, headers, bytes)``."""
+        request = urllib.request.Request(
+            self.base_url + path, headers={"Accept-Language": self.language}
+        )
+        try:
+            response = self._opener.open(request, timeout=5)
+        except urllib.error.HTTPError as error:
+            response = error
+        with response:
+            return response.status, response.headers, response.read()
+
     def post(self, path: str, form: Mapping[str, str]) -> Reply:
         return self.request("POST", path, form)
 

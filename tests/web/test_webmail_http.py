@@ -7,8 +7,11 @@ connection, and what its actions change is read back with a separate IMAP client
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Iterator
+from email.message import EmailMessage
+from email.policy import SMTP
 
 import pytest
 
@@ -142,3 +145,78 @@ def test_an_unknown_folder_is_404_and_signed_out_people_are_sent_to_sign_in(
     reply = anonymous.get("/mail/INBOX")
     assert reply.status == 302
     assert "/login" in (reply.location or "")
+
+
+ATTACHMENT = bytes(range(256)) * 40  # every byte value: base64 must round-trip exactly
+PIXEL = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+)
+
+
+def rich_message(subject: str) -> bytes:
+    """Text and HTML alternatives, an inline cid: image and a binary attachment."""
+    message = EmailMessage()
+    message["From"] = "Alice Martin <alice@outside.example>"
+    message["To"] = "someone@example.org"
+    message["Subject"] = subject
+    message.set_content("Bonjour,\nle compte rendu est joint.\n")
+    message.add_alternative(
+        '<p>Bonjour,</p><p onclick="steal()">le <b>compte rendu</b> est joint.</p>'
+        '<img src="cid:logo@ecole" alt="logo"><img src="https://tracker.example/p.gif">'
+        "<script>alert(1)</script>",
+        subtype="html",
+    )
+    message.get_payload()[1].add_related(PIXEL, "image", "png", cid="<logo@ecole>")
+    message.add_attachment(
+        ATTACHMENT, maintype="application", subtype="pdf", filename="compte rendu été.pdf"
+    )
+    return message.as_bytes(policy=SMTP)
+
+
+def test_reading_a_message_marks_it_read_and_lists_its_attachment(
+    live: RunningServer, portal: PortalClient
+) -> None:
+    reader = new_user(live)
+    deliver(live, reader.email, rich_message("Compte rendu"))
+    (uid,) = inbox_uids(live, reader, 1)
+    client = PortalClient(live.http_url)
+    client.sign_in(reader.login, PASSWORD)
+    page = client.get(f"/mail/INBOX/{uid}")
+    assert page.status == 200
+    assert "Compte rendu" in page.body
+    assert "frame-src 'self'" in page.headers["Content-Security-Policy"]
+    assert re.search(
+        r'<iframe[^>]+sandbox="allow-popups allow-popups-to-escape-sandbox"', page.body
+    )
+    assert "compte rendu été.pdf" in page.body
+    assert 'id="images-blocked"' in page.body
+    with logged_in(live, reader) as imap:
+        imap.select_folder("INBOX", readonly=True)
+        assert b"\\Seen" in imap.get_flags([uid])[uid]
+
+    frame = client.get(f"/mail/INBOX/{uid}/body")
+    policy = frame.headers["Content-Security-Policy"]
+    assert "sandbox" in policy
+    assert "script-src" not in policy
+    assert "img-src data:;" in policy
+    assert "<script" not in frame.body
+    assert "onclick" not in frame.body
+    assert "tracker.example" not in frame.body
+    assert 'src="data:image/png;base64,' in frame.body
+    shown = client.get(f"/mail/INBOX/{uid}/body?images=1")
+    assert "https://tracker.example/p.gif" in shown.body
+    assert "img-src data: https: http:;" in shown.headers["Content-Security-Policy"]
+
+    section = re.search(rf"/mail/INBOX/{uid}/part/([0-9.]+)", page.body)
+    assert section is not None
+    status, headers, data = client.download(f"/mail/INBOX/{uid}/part/{section.group(1)}")
+    assert (status, data) == (200, ATTACHMENT)
+    disposition = headers["Content-Disposition"]
+    assert disposition.startswith("attachment;")
+    assert "filename*=UTF-8''compte%20rendu%20%C3%A9t%C3%A9.pdf" in disposition
+    assert "sandbox" in headers["Content-Security-Policy"]
+    source = client.get(f"/mail/INBOX/{uid}/source")
+    assert source.headers["Content-Type"] == "text/plain; charset=utf-8"
+    assert "Subject: Compte rendu" in source.body
+    assert client.get(f"/mail/INBOX/{uid + 100}").status == 404
+    assert client.get(f"/mail/INBOX/{uid}/part/9").status == 404
