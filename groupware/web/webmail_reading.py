@@ -63,9 +63,12 @@ def _show_images() -> bool:
 
 def _opened(folder: str, uid: int, *, mark_seen: bool) -> tuple[list[Folder], OpenedMessage]:
     def read(client: IMAPClient) -> tuple[list[Folder], OpenedMessage]:
+        # Opened first (an unknown folder holds no message), so that the tree's
+        # counts already show it read.
+        opened = open_message(client, folder, uid, mark_seen=mark_seen)
         tree = folder_tree(client)
-        current = find_folder(tree, folder)
-        return tree, open_message(client, current.name, uid, mark_seen=mark_seen)
+        find_folder(tree, folder)
+        return tree, opened
 
     try:
         return imap(read)
