@@ -388,6 +388,11 @@ class MailAccess:
         return self._tls
 
     @property
+    def timeout_seconds(self) -> float:
+        """Socket timeout towards IMAP and submission."""
+        return self._config.webmail.timeout_seconds
+
+    @property
     def master_login(self) -> str:
         """The identity the webmail authenticates as."""
         return self._config.webmail.master_login

@@ -8,10 +8,12 @@ connection, and what its actions change is read back with a separate IMAP client
 from __future__ import annotations
 
 import base64
+import email
+import html
 import re
 from collections.abc import Iterator
 from email.message import EmailMessage
-from email.policy import SMTP
+from email.policy import SMTP, default
 
 import pytest
 
@@ -220,3 +222,95 @@ def test_reading_a_message_marks_it_read_and_lists_its_attachment(
     assert "Subject: Compte rendu" in source.body
     assert client.get(f"/mail/INBOX/{uid + 100}").status == 404
     assert client.get(f"/mail/INBOX/{uid}/part/9").status == 404
+
+
+def folder_messages(live: RunningServer, person: Person, special: bytes) -> list[bytes]:
+    """Every message (raw) of a person's special folder, with its flags checked later."""
+    with logged_in(live, person) as client:
+        name = next(n for f, _d, n in client.list_folders() if special in f)
+        client.select_folder(name, readonly=True)
+        fetched = client.fetch(client.search("ALL"), ["BODY.PEEK[]", "FLAGS"])
+    return [data[b"BODY[]"] for data in fetched.values()] + [
+        b"FLAGS:" + b" ".join(data[b"FLAGS"]) for data in fetched.values()
+    ]
+
+
+def test_compose_sends_through_submission_and_files_the_copy_in_sent(
+    live: RunningServer, person: Person, portal: PortalClient
+) -> None:
+    colleague, hidden = new_user(live), new_user(live)
+    fields = {
+        "to": f"Collègue <{colleague.email}>",
+        "cc": "",
+        "bcc": hidden.email,
+        "subject": "Sortie au musée",
+        "body": "Bonjour,\nle car part à 8 h.\n",
+    }
+    reply = portal.submit("/mail/compose", fields)
+    assert reply.status == 302
+    assert reply.location == "/mail/INBOX"
+    (received,) = [m for uid in inbox_uids(live, colleague, 1) for m in [uid]]
+    with logged_in(live, colleague) as client:
+        client.select_folder("INBOX", readonly=True)
+        raw = client.fetch([received], ["BODY.PEEK[]"])[received][b"BODY[]"]
+    parsed = email.message_from_bytes(raw, policy=default)
+    assert parsed["Subject"] == "Sortie au musée"
+    assert parsed["Bcc"] is None
+    assert b"le car part" in raw
+    assert hidden.email.encode() not in raw  # Bcc is in no header
+    assert person.email.encode() in raw
+    inbox_uids(live, hidden, 1)
+    sent = folder_messages(live, person, b"\\Sent")
+    assert len(sent) == 2
+    assert b"le car part" in sent[0]
+    assert b"\\Seen" in sent[1]
+
+
+def test_reply_is_prefilled_and_marks_the_original_answered(
+    live: RunningServer, person: Person, portal: PortalClient
+) -> None:
+    uids = inbox_uids(live, person, 4)
+    page = portal.get(f"/mail/compose?folder=INBOX&uid={uids[0]}&mode=reply")
+    assert page.status == 200
+    assert 'value="Re: Conseil de classe"' in page.body
+    assert "alice@outside.example" in page.body
+    assert "&gt; Message 0" in page.body
+    in_reply_to = re.search(r'name="in_reply_to" type="hidden" value="([^"]+)"', page.body)
+    assert in_reply_to is not None
+    message_id = html.unescape(in_reply_to.group(1))
+    assert message_id == "<Conseil.de.classe@outside.example>"
+    forward = portal.get(f"/mail/compose?folder=INBOX&uid={uids[0]}&mode=forward")
+    assert 'value="Fwd: Conseil de classe"' in forward.body
+    colleague = new_user(live)
+    fields = {
+        "to": colleague.email,
+        "subject": "Re: Conseil de classe",
+        "body": "D’accord.\n",
+        "in_reply_to": message_id,
+        "origin_folder": "INBOX",
+        "origin_uid": str(uids[0]),
+        "mode": "reply",
+    }
+    page_path = f"/mail/compose?folder=INBOX&uid={uids[0]}&mode=reply"
+    assert portal.submit("/mail/compose", fields, page=page_path).status == 302
+    (uid,) = inbox_uids(live, colleague, 1)
+    with logged_in(live, colleague) as client:
+        client.select_folder("INBOX", readonly=True)
+        raw = client.fetch([uid], ["BODY.PEEK[]"])[uid][b"BODY[]"]
+    assert b"In-Reply-To: <Conseil.de.classe@outside.example>" in raw
+    with logged_in(live, person) as client:
+        client.select_folder("INBOX", readonly=True)
+        assert b"\\Answered" in client.get_flags([uids[0]])[uids[0]]
+
+
+def test_compose_refuses_bad_addresses_and_missing_csrf(
+    live: RunningServer, person: Person, portal: PortalClient
+) -> None:
+    page = portal.submit("/mail/compose", {"to": "pas une adresse", "subject": "x", "body": "y"})
+    assert page.status == 200
+    assert "pas une adresse" in page.body
+    assert 'class="error"' in page.body
+    colleague = new_user(live)
+    reply = portal.post("/mail/compose", {"to": colleague.email, "subject": "x", "body": "y"})
+    assert reply.status == 400
+    assert len(folder_messages(live, person, b"\\Sent")) == 0

@@ -1,0 +1,211 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Writing mail from the webmail: build the message, submit it, keep the sent copy.
+
+Mail leaves through the submission listener (RFC 6409) over implicit TLS
+(RFC 8314), as any mail client's would, so the server's sender checks, quotas and
+outbound queue apply. The webmail authenticates with SASL PLAIN (RFC 4616) as its
+own identity with the person as authorization identity, as it does over IMAP. The
+copy kept in Sent is APPENDed (RFC 3501 §6.3.11) with ``\\Seen``. Replies and
+forwards start from the original's text, quoted. No Flask here.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import smtplib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.policy import SMTP
+from typing import Final
+
+from imapclient import SEEN, IMAPClient  # type: ignore[import-untyped]
+
+from groupware.web.mail_access import MailAccess, MailUnavailableError
+from groupware.web.mail_folders import folder_tree, special_folder
+from groupware.web.mail_reading import OpenedMessage
+from groupware.web.mail_structure import Mailbox
+
+log = logging.getLogger(__name__)
+
+#: Recipients of one message, all fields together (the server has its own limit too).
+MAX_RECIPIENTS_COUNT: Final = 100
+REPLY_PREFIX: Final = "Re: "
+FORWARD_PREFIX: Final = "Fwd: "
+SMTP_AUTH_OK: Final = 235  # RFC 4954 §6
+
+
+class AddressError(ValueError):
+    """A recipient field holds something that is not an address."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+
+class SubmissionRefusedError(Exception):
+    """The submission server refused the message or some recipients."""
+
+    def __init__(self, refused: Sequence[str]) -> None:
+        super().__init__(", ".join(refused))
+        self.refused = list(refused)
+
+
+def parse_addresses(text: str) -> list[str]:
+    """``a@x, "Name" <b@y>`` as formatted addresses.
+
+    Raises:
+        AddressError: one item has no ``local@domain`` form.
+    """
+    found: list[str] = []
+    for name, address in email.utils.getaddresses([text.replace("\n", " ")]):
+        local, at, domain = address.rpartition("@")
+        if not address and not name:
+            continue
+        if not at or not local or "." not in domain or any(c in address for c in " <>,;"):
+            raise AddressError(name or address)
+        found.append(email.utils.formataddr((name, address)) if name else address)
+    return found
+
+
+def bare_address(formatted: str) -> str:
+    """The address part of a formatted address (the envelope recipient)."""
+    return email.utils.parseaddr(formatted)[1]
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """What the person wrote."""
+
+    to: list[str]
+    cc: list[str] = field(default_factory=list)
+    bcc: list[str] = field(default_factory=list)
+    subject: str = ""
+    body: str = ""
+    in_reply_to: str = ""
+    references: str = ""
+
+    @property
+    def recipients(self) -> list[str]:
+        """Every envelope recipient, Bcc included, each once."""
+        seen: dict[str, None] = {}
+        for item in (*self.to, *self.cc, *self.bcc):
+            seen.setdefault(bare_address(item).lower(), None)
+        return list(seen)
+
+
+def build_message(draft: Draft, sender: Mailbox, domain: str) -> EmailMessage:
+    """The RFC 5322 message (Bcc recipients appear in no header)."""
+    message = EmailMessage(policy=SMTP)
+    message["From"] = str(sender)
+    if draft.to:
+        message["To"] = ", ".join(draft.to)
+    if draft.cc:
+        message["Cc"] = ", ".join(draft.cc)
+    message["Subject"] = draft.subject
+    message["Date"] = email.utils.formatdate(localtime=True)
+    message["Message-ID"] = email.utils.make_msgid(domain=domain)
+    if draft.in_reply_to:
+        message["In-Reply-To"] = draft.in_reply_to
+        message["References"] = f"{draft.references} {draft.in_reply_to}".strip()
+    message["MIME-Version"] = "1.0"
+    message.set_content(draft.body.replace("\r\n", "\n"))
+    return message
+
+
+def submit(access: MailAccess, login: str, message: EmailMessage, recipients: list[str]) -> None:
+    """Hand the message to the submission listener, authenticated for ``login``.
+
+    Raises:
+        MailUnavailableError: the listener cannot be reached or refused the login.
+        SubmissionRefusedError: it refused the message or some recipients.
+    """
+    if access.submission_address is None:
+        raise MailUnavailableError("no submission server configured or running here")
+    host, port = access.submission_address
+    credential = f"{login}\0{access.master_login}\0{access.master_password}"
+    sender = bare_address(str(message["From"]))
+    try:
+        with smtplib.SMTP_SSL(
+            host, port, context=access.tls, timeout=access.timeout_seconds
+        ) as smtp:
+            smtp.ehlo()  # smtplib's auth() does not say EHLO itself, unlike login()
+            code, _text = smtp.auth("PLAIN", lambda _challenge=None: credential)
+            if code != SMTP_AUTH_OK:  # smtplib also returns 503 as if it were success
+                raise MailUnavailableError(f"submission login answered {code}")
+            refused = smtp.send_message(message, from_addr=sender, to_addrs=recipients)
+    except smtplib.SMTPAuthenticationError as exc:
+        raise MailUnavailableError("submission login refused") from exc
+    except smtplib.SMTPRecipientsRefused as exc:
+        raise SubmissionRefusedError(sorted(exc.recipients)) from exc
+    except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as exc:
+        log.warning("webmail.submission.refused code=%s reply=%s", exc.smtp_code, exc.smtp_error)
+        raise SubmissionRefusedError([sender]) from exc
+    except (smtplib.SMTPException, OSError) as exc:
+        raise MailUnavailableError(f"submission failed: {exc.__class__.__name__}") from exc
+    if refused:
+        raise SubmissionRefusedError(sorted(refused))
+
+
+def save_sent_copy(client: IMAPClient, message: EmailMessage) -> bool:
+    """APPEND the message to the Sent folder, read; whether there was one."""
+    sent = special_folder(folder_tree(client), "sent")
+    if sent is None:
+        return False
+    client.append(sent.name, message.as_bytes(policy=SMTP), flags=[SEEN])
+    return True
+
+
+def _prefixed(subject: str, prefix: str) -> str:
+    return subject if subject.lower().startswith(prefix.lower().strip()) else prefix + subject
+
+
+def quoted(text: str) -> str:
+    """The original's text, each line behind ``> ``."""
+    return "\n".join(f"> {line}" if line else ">" for line in text.splitlines())
+
+
+@dataclass(frozen=True, slots=True)
+class Prefill:
+    """The compose form's starting values for a reply or forward."""
+
+    to: str
+    cc: str
+    subject: str
+    body: str
+    in_reply_to: str
+    references: str
+
+
+def reply_prefill(
+    original: OpenedMessage, own_address: str, *, to_all: bool, attribution: str
+) -> Prefill:
+    """Answer the sender (its Reply-To if any); ``to_all`` adds the other recipients."""
+    own = own_address.lower()
+    answer = original.reply_to or original.sender
+    others = [m for m in (*original.to, *original.cc) if m.address.lower() != own]
+    to = [m for m in answer if m.address.lower() != own] or answer
+    to_addresses = {m.address.lower() for m in to}
+    cc = [m for m in others if m.address.lower() not in to_addresses] if to_all else []
+    body = f"\n\n{attribution}\n{quoted(original.text or '')}\n"
+    return Prefill(
+        to=", ".join(str(m) for m in to),
+        cc=", ".join(str(m) for m in cc),
+        subject=_prefixed(original.subject, REPLY_PREFIX),
+        body=body,
+        in_reply_to=original.message_id,
+        references="",  # ENVELOPE has no References; In-Reply-To is added to it
+    )
+
+
+def forward_prefill(original: OpenedMessage, header_block: str) -> Prefill:
+    """Forward inline: the original's headers and text under the person's words."""
+    return Prefill(
+        to="",
+        cc="",
+        subject=_prefixed(original.subject, FORWARD_PREFIX),
+        body=f"\n\n{header_block}\n\n{original.text or ''}\n",
+        in_reply_to="",
+        references="",
+    )
