@@ -31,6 +31,7 @@ from flask import abort, render_template, request, send_file
 from flask_babel import format_datetime, get_locale
 from flask_login import login_required
 from imapclient import IMAPClient  # type: ignore[import-untyped]
+from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response
 
 from groupware.web import CONTENT_SECURITY_POLICY
@@ -44,6 +45,7 @@ from groupware.web.mail_reading import (
     raw_source,
 )
 from groupware.web.webmail import bp, folder_label, imap, size_text
+from groupware.web.webmail import folder as folder_page
 
 SECTION: Final = re.compile(r"^[1-9][0-9]{0,3}(\.[1-9][0-9]{0,3}){0,9}$")
 #: The reading page may frame its own message bodies, nothing else.
@@ -87,8 +89,15 @@ def _cleaned(message: OpenedMessage) -> CleanedHtml | None:
 @bp.route("/<path:folder>/<int:uid>")
 @login_required
 def message(folder: str, uid: int) -> Response:
-    """The reading pane: headers, body (framed HTML or text), attachments; marks it read."""
-    tree, opened = _opened(folder, uid, mark_seen=True)
+    """The reading pane: headers, body (framed HTML or text), attachments; marks it read.
+
+    ``/mail/Projets/2026`` may also name the folder ``Projets/2026``: when there is
+    no such message, the folder by that name is shown if it exists (else 404).
+    """
+    try:
+        tree, opened = _opened(folder, uid, mark_seen=True)
+    except NotFound:
+        return Response(folder_page(f"{folder}/{uid}"), mimetype="text/html")
     current = find_folder(tree, folder)
     cleaned = _cleaned(opened)
     wants_text = request.args.get("view") == "text" and opened.text is not None

@@ -314,3 +314,18 @@ def test_compose_refuses_bad_addresses_and_missing_csrf(
     reply = portal.post("/mail/compose", {"to": colleague.email, "subject": "x", "body": "y"})
     assert reply.status == 400
     assert len(folder_messages(live, person, b"\\Sent")) == 0
+
+
+def test_a_folder_whose_name_ends_in_digits_is_still_a_folder(
+    live: RunningServer, person: Person, portal: PortalClient
+) -> None:
+    with logged_in(live, person) as client:
+        client.create_folder("Projets")
+        client.create_folder("Projets/2026")
+        uids = inbox_uids(live, person, 4)
+        client.select_folder("INBOX")
+        client.move(uids[:1], "Projets/2026")
+    page = portal.get("/mail/Projets/2026")
+    assert page.status == 200
+    assert subjects(page.body) == ["Conseil de classe"]
+    assert portal.get("/mail/Projets/2027").status == 404
