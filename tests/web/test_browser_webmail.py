@@ -222,3 +222,38 @@ def test_hostile_html_mail_runs_nothing_and_fetches_nothing_remote(
         page.locator("#show-images").click()
     body_frame(page)
     assert not any(re.search(r"(styles|css|link|refresh|frame|phish)\.evil", u) for u in remote)
+
+
+def test_reply_in_the_browser_reaches_the_sender_and_is_found_in_sent(
+    open_page: Callable[..., Page], live: RunningServer
+) -> None:
+    person, colleague = new_user(live), new_user(live)
+    message = simple_message("Sortie scolaire", "Qui accompagne jeudi ?\r\n")
+    message = message.replace(b"alice@outside.example", colleague.email.encode())
+    deliver(live, person.email, message)
+    (uid,) = inbox_uids(live, person, 1)
+    page = sign_in(open_page, live, person)
+    page.goto(f"{live.http_url}/mail/INBOX/{uid}")
+    page.get_by_role("link", name="Répondre", exact=True).click()
+    expect(page.get_by_label("À", exact=True)).to_have_value(re.compile(colleague.email))
+    expect(page.get_by_label("Objet")).to_have_value("Re: Sortie scolaire")
+    expect(page.get_by_label("Message", exact=True)).to_have_value(
+        re.compile("> Qui accompagne jeudi ?")
+    )
+    page.get_by_label("Message", exact=True).press("Control+Home")
+    page.get_by_label("Message", exact=True).press_sequentially("Moi, volontiers.")
+    page.get_by_role("button", name="Envoyer", exact=True).click()
+    expect(page.locator("p.flash-success")).to_have_text("Message envoyé.")
+
+    page.locator("#folders a", has_text="Envoyés").click()
+    page.get_by_role("link", name="Re: Sortie scolaire").click()
+    expect(page.locator("#message-text")).to_contain_text("Moi, volontiers.")
+    expect(page.locator("#message-to")).to_contain_text(colleague.email)
+    (received,) = inbox_uids(live, colleague, 1)
+    with logged_in(live, colleague) as client:
+        client.select_folder("INBOX", readonly=True)
+        raw = client.fetch([received], ["BODY.PEEK[]"])[received][b"BODY[]"]
+    assert b"Moi, volontiers." in raw
+    with logged_in(live, person) as client:
+        client.select_folder("INBOX", readonly=True)
+        assert b"\\Answered" in client.get_flags([uid])[uid]
