@@ -1,0 +1,169 @@
+"""Webmail message list of a 10,000-message INBOX: p50 and p95, alone and at 20 sessions.
+
+``groupware serve --only http,smtp,imap`` runs in its own process on 127.0.0.1, as in
+production (the portal reaches IMAP over TLS on loopback with its pooled
+connection per web session). One person's INBOX is filled to ``--messages``
+through the mail store; then ``--sessions`` web sessions (each its own sign-in,
+so its own IMAP connection) request the first pages of the INBOX over HTTP, in
+threads, one request after another each, for ``--requests`` requests. The first
+request of each session (which logs in to IMAP) is timed apart: it is the
+"open the mailbox" figure, the others are the "list a page" figure.
+
+DESIGN.md §10 aims at p95 ≤ 60 ms at 20 sessions and ≤ 150 ms at 50 (Roundcube
+1.6 + Dovecot: 386 / 1,020 ms). Search is not in the webmail yet.
+
+    python bench/webmail_list.py [--messages 10000] [--sessions 20] [--requests 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from groupware.config import LISTEN_ENV_ALIASES  # noqa: E402
+from groupware.core.events import EventBus  # noqa: E402
+from groupware.core.services import Core  # noqa: E402
+from groupware.mail.store import INBOX, MailStore  # noqa: E402
+from tests.support.servers import add_user, make_config  # noqa: E402
+from tests.web.portal_client import PortalClient  # noqa: E402
+
+PASSWORD = "bench-password-long-enough"
+PAGES = 5  # the sessions walk the first pages, as people do
+WORDS = ("conseil", "classe", "parents", "sortie", "bulletin", "emploi", "réunion", "cantine")
+
+
+def message(number: int) -> bytes:
+    """A small message with a varied subject and sender."""
+    word = WORDS[number % len(WORDS)]
+    return (
+        f"From: Personne {number % 97} <p{number % 97}@outside.example>\r\n"
+        "To: marie.dupont@example.org\r\n"
+        f"Subject: {word} {number}\r\n"
+        f"Date: Mon, {1 + number % 28} Feb 2026 09:{number % 60:02d}:00 +0100\r\n"
+        f"Message-ID: <{number}@bench.example>\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+        f"Message {number}: {word}.\r\n"
+    ).encode()
+
+
+def start_server(data_dir: Path) -> tuple[subprocess.Popen[str], str]:
+    """The server in a subprocess and its HTTP base URL."""
+    env = dict(os.environ)
+    env.update({name: "127.0.0.1:0" for name in LISTEN_ENV_ALIASES})
+    command = [sys.executable, "-m", "groupware", "--data", str(data_dir)]
+    command += ["serve", "--only", "http,smtp,imap"]
+    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    assert process.stderr is not None
+    url = ""
+    for line in process.stderr:
+        found = re.search(r"service=http address=(127\.0\.0\.1:\d+)", line)
+        if found:
+            url = f"http://{found.group(1)}"
+        if "groupware.started" in line:
+            break
+    threading.Thread(target=process.stderr.read, daemon=True).start()
+    assert url, "the server did not start"
+    return process, url
+
+
+def session(
+    url: str, login: str, requests: int, first: list[float], rest: list[float], late: list[int]
+) -> None:
+    """One web session: sign in, then ``requests`` list pages, timed.
+
+    A page not answered within the client's 5 s timeout is counted in ``late``.
+    """
+    client = PortalClient(url)
+    assert client.sign_in(login, PASSWORD).status == 302
+    for number in range(requests):
+        page = 1 + number % PAGES
+        started = time.perf_counter()
+        try:
+            reply = client.get(f"/mail/INBOX?page={page}")
+        except TimeoutError:
+            late.append(number)
+            continue
+        elapsed = (time.perf_counter() - started) * 1000
+        assert reply.status == 200, reply.status
+        (first if number == 0 else rest).append(elapsed)
+
+
+def run(url: str, login: str, sessions: int, requests: int) -> tuple[list[float], list[float]]:
+    """``sessions`` concurrent sessions; (first-request times, other times) in ms."""
+    first: list[float] = []
+    rest: list[float] = []
+    late: list[int] = []
+    threads = [
+        threading.Thread(target=session, args=(url, login, requests, first, rest, late))
+        for _ in range(sessions)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if late:
+        print(f"  {len(late)} of {sessions * requests} pages took over 5 s (not in the figures)")
+    return first, rest
+
+
+def percentile(values: list[float], share: float) -> float:
+    """The ``share`` quantile (0.5, 0.95) of ``values``."""
+    return statistics.quantiles(values, n=100, method="inclusive")[round(share * 100) - 1]
+
+
+def report(label: str, values: list[float]) -> None:
+    """One line: count, p50, p95."""
+    if len(values) < 2:
+        print(f"{label:<34} n={len(values):>4}  too few answers for percentiles")
+        return
+    print(
+        f"{label:<34} n={len(values):>4}  p50 {percentile(values, 0.5):7.1f} ms"
+        f"  p95 {percentile(values, 0.95):7.1f} ms"
+    )
+
+
+def main() -> None:
+    """Fill, serve, measure, print."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=10_000)
+    parser.add_argument("--sessions", type=int, default=20)
+    parser.add_argument("--requests", type=int, default=30)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        config = make_config(Path(folder))
+        core = Core.open(config)
+        person = add_user(core, "Marie", "Dupont", password=PASSWORD)
+        store = MailStore(core.engine, config.data_dir / "mail", EventBus())
+        store.ensure_mailboxes(person)
+        started = time.perf_counter()
+        for number in range(args.messages):
+            store.append(person, INBOX, message(number))
+        print(
+            f"filled INBOX with {args.messages} messages in {time.perf_counter() - started:.0f} s"
+        )
+        core.close()
+        process, url = start_server(config.data_dir)
+        try:
+            run(url, person.login, 1, 3)  # warm-up: imports, caches, first SORT
+            first, rest = run(url, person.login, 1, args.requests)
+            report("1 session, list a page", rest)
+            first, rest = run(url, person.login, args.sessions, args.requests)
+            report(f"{args.sessions} sessions, open the mailbox", first)
+            report(f"{args.sessions} sessions, list a page", rest)
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
