@@ -5,7 +5,8 @@ Each function takes a logged-in imapclient connection (from ``web.mail_access``)
 and speaks plain IMAP, so they work against any server with the usual extensions:
 
 - the folder tree is one LIST (special folders from the SPECIAL-USE attributes,
-  RFC 6154) and one STATUS per folder for the counts (RFC 3501 §6.3.10);
+  RFC 6154) returning the counts too (LIST-STATUS, RFC 5819), or, on a server
+  without it, one STATUS per folder (RFC 3501 §6.3.10);
 - a page of the list is one SORT (RFC 5256; without it, SEARCH in UID order),
   then ONE ``UID FETCH`` of just that page's UIDs for ENVELOPE, FLAGS, RFC822.SIZE
   and BODYSTRUCTURE: no round trip per message;
@@ -23,6 +24,8 @@ from datetime import datetime
 from typing import Any, Final
 
 from imapclient import DELETED, FLAGGED, SEEN, IMAPClient  # type: ignore[import-untyped]
+from imapclient.imap_utf7 import decode as decode_utf7  # type: ignore[import-untyped]
+from imapclient.response_parser import parse_response  # type: ignore[import-untyped]
 
 from groupware.web.mail_structure import Mailbox, has_attachments, header_text, mailboxes
 
@@ -87,20 +90,53 @@ def _tree_key(folder: Folder, rank_of_top: dict[str, int]) -> tuple[int, tuple[s
 
 def folder_tree(client: IMAPClient) -> list[Folder]:
     """Every folder with its counts, in the order the tree shows them."""
+    if client.has_capability("LIST-STATUS"):
+        listed, counts = _list_with_status(client)
+    else:
+        listed = client.list_folders()
+        counts = {}
     found: list[Folder] = []
-    for flags, delimiter, name in client.list_folders():
-        name = str(name)
+    for flags, delimiter, raw_name in listed:
+        name = str(raw_name)
         parts = tuple(name.split(delimiter.decode())) if delimiter else (name,)
         selectable = not (NOSELECT & {bytes(f) for f in flags})
         total = unseen = 0
         if selectable:
-            status = client.folder_status(name, [b"MESSAGES", b"UNSEEN"])
-            total, unseen = int(status[b"MESSAGES"]), int(status[b"UNSEEN"])
+            if name not in counts:
+                status = client.folder_status(name, [b"MESSAGES", b"UNSEEN"])
+                counts[name] = (int(status[b"MESSAGES"]), int(status[b"UNSEEN"]))
+            total, unseen = counts[name]
         found.append(Folder(name, parts, _special(name, flags), selectable, total, unseen))
     rank_of_top = {
         f.parts[0]: SPECIAL_ORDER.index(f.special) for f in found if f.special and f.depth == 0
     }
     return sorted(found, key=lambda f: _tree_key(f, rank_of_top))
+
+
+def _list_with_status(
+    client: IMAPClient,
+) -> tuple[list[tuple[Any, bytes, str]], dict[str, tuple[int, int]]]:
+    """LIST with ``RETURN (STATUS ...)`` (RFC 5819): the tree and its counts at once.
+
+    imapclient has no call for it, so this goes one level down, to the imaplib
+    connection imapclient wraps and to imapclient's own response parser; a folder
+    the server gave no STATUS for is asked with STATUS by the caller.
+    """
+    connection = client._imap  # noqa: SLF001 - see the docstring
+    typ, data = connection._simple_command(  # noqa: SLF001
+        "LIST", '""', '"*"', "RETURN", "(STATUS (MESSAGES UNSEEN))"
+    )
+    client._checkok("list", typ, data)  # noqa: SLF001
+    _typ, listed = connection._untagged_response(typ, data, "LIST")  # noqa: SLF001
+    statuses = connection.untagged_responses.pop("STATUS", [])
+    counts: dict[str, tuple[int, int]] = {}
+    items = [item for item in statuses if item not in (b"", None)]
+    parsed = parse_response(items) if items else ()
+    for raw_name, values in zip(parsed[::2], parsed[1::2], strict=False):
+        name = decode_utf7(raw_name) if isinstance(raw_name, bytes) else str(raw_name)
+        pairs = dict(zip(values[::2], values[1::2], strict=False))
+        counts[name] = (int(pairs.get(b"MESSAGES", 0)), int(pairs.get(b"UNSEEN", 0)))
+    return client._proc_folder_list(listed), counts  # noqa: SLF001
 
 
 def special_folder(folders: Sequence[Folder], special: str) -> Folder | None:

@@ -14,6 +14,7 @@ from imapclient import IMAPClient
 
 from groupware.core.auth import PORTAL_IDENTITY
 from groupware.web.mail_access import MailAccess, MailBusyError, MailPool, MailUnavailableError
+from groupware.web.mail_folders import Folder, folder_tree
 from tests.mail.imap_support import deliver, imap_server, new_user, simple_message
 from tests.support.servers import RunningServer, make_config
 from tests.support.waiting import wait_for
@@ -200,3 +201,27 @@ def test_a_server_certificate_not_trusted_is_refused(live: RunningServer, tmp_pa
             access.run("s", new_user(live).login, inbox_count)
     finally:
         access.close()
+
+
+def test_the_folder_tree_is_the_same_with_list_status_and_with_status_per_folder(
+    live: RunningServer, access: MailAccess
+) -> None:
+    person = new_user(live)
+    deliver(live, person.email, simple_message("Non lu"))
+    wait_for(lambda: access.run("s", person.login, inbox_count) == 1)
+    access.run("s", person.login, lambda c: c.create_folder("Été/2026"))
+    with_list_status = access.run("s", person.login, folder_tree)
+
+    def without_list_status(client: IMAPClient) -> list[Folder]:
+        # As against a server that lacks RFC 5819: imapclient's own answer, narrowed.
+        has = client.has_capability
+        client.has_capability = lambda name: name != "LIST-STATUS" and has(name)
+        try:
+            return folder_tree(client)
+        finally:
+            del client.has_capability
+
+    assert access.run("s", person.login, without_list_status) == with_list_status
+    inbox = next(f for f in with_list_status if f.special == "inbox")
+    assert (inbox.total, inbox.unseen) == (1, 1)
+    assert [f.parts for f in with_list_status][-2:] == [("Été",), ("Été", "2026")]
