@@ -37,6 +37,7 @@ from imapclient.exceptions import (  # type: ignore[import-untyped]
 from groupware.config import Config, Listen
 from groupware.core.auth import portal_password
 from groupware.errors import ConfigError, GroupwareError
+from groupware.web.mail_folders import SortedUidsCache
 
 log = logging.getLogger(__name__)
 
@@ -376,6 +377,8 @@ class MailAccess:
         self._password = master_password(config)
         self.imap_address = configured_address(settings.imap_server)
         self.submission_address = configured_address(settings.submission_server)
+        #: Recent SORT answers (``web.mail_folders``), shared by the web sessions.
+        self.sorted_uids = SortedUidsCache()
         self.pool = MailPool(
             self._connect,
             max_connections_count=settings.max_connections_count,

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import enum
 import math
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -43,6 +45,8 @@ SORT_KEYS: Final = {"date": "DATE", "from": "FROM", "subject": "SUBJECT", "size"
 DEFAULT_SORT: Final = "date"
 PAGE_FIELDS: Final = ["ENVELOPE", "FLAGS", "RFC822.SIZE", "BODYSTRUCTURE"]
 ANSWERED: Final = b"\\Answered"
+#: Sorted folders remembered by the process (a 10,000-message folder is ~80 KB).
+SORT_CACHE_ENTRIES_COUNT: Final = 256
 NOSELECT: Final = frozenset({b"\\Noselect", b"\\NonExistent"})
 
 
@@ -215,12 +219,72 @@ def summary_of(uid: int, data: dict[bytes, Any]) -> Summary:
     )
 
 
+class SortedUidsCache:
+    """Recent SORT answers, reused while the folder holds the same messages.
+
+    A folder's messages never change (IMAP messages are immutable), so their
+    order by date, sender, subject or size changes only when messages arrive or
+    go. Any arrival raises UIDNEXT, and any expunge without an arrival lowers
+    EXISTS: while ``(UIDVALIDITY, UIDNEXT, EXISTS)`` from SELECT is unchanged,
+    the sorted UIDs are the same and paging needs no new SORT. Flags do not take
+    part in these orders. Shared by the process's web sessions, keyed by login.
+    """
+
+    def __init__(self, max_entries_count: int = SORT_CACHE_ENTRIES_COUNT) -> None:
+        self._max = max_entries_count
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[tuple[Any, ...], list[int]] = OrderedDict()
+
+    def get(self, key: tuple[Any, ...]) -> list[int] | None:
+        """The UIDs remembered for ``key``, if any."""
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None:
+                self._entries.move_to_end(key)
+            return found
+
+    def put(self, key: tuple[Any, ...], uids: list[int]) -> None:
+        """Remember ``uids`` for ``key``, forgetting the least recently used."""
+        with self._lock:
+            self._entries[key] = uids
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._max:
+                self._entries.popitem(last=False)
+
+
+def _state_key(selected: dict[bytes, Any]) -> tuple[int, int, int] | None:
+    try:
+        return (
+            int(selected[b"UIDVALIDITY"]),
+            int(selected[b"UIDNEXT"]),
+            int(selected[b"EXISTS"]),
+        )
+    except (KeyError, TypeError, ValueError):
+        return None  # a server that does not say: sort every time
+
+
 def message_page(
-    client: IMAPClient, folder: str, *, sort: str, is_reverse: bool, page: int, per_page: int
+    client: IMAPClient,
+    folder: str,
+    *,
+    sort: str,
+    is_reverse: bool,
+    page: int,
+    per_page: int,
+    cache: tuple[SortedUidsCache, str] | None = None,
 ) -> MessagePage:
-    """One page of ``folder``: one SORT, then one FETCH of that page's UIDs."""
-    client.select_folder(folder, readonly=True)
-    uids = sorted_uids(client, sort, is_reverse)
+    """One page of ``folder``: one SORT (unless ``cache`` knows it), then one FETCH.
+
+    ``cache`` is the process's cache and the login it is used for.
+    """
+    selected = client.select_folder(folder, readonly=True)
+    state = _state_key(selected)
+    key = (cache[1], folder, sort, is_reverse, state) if cache and state else None
+    uids = cache[0].get(key) if cache and key else None
+    if uids is None:
+        uids = sorted_uids(client, sort, is_reverse)
+        if cache and key:
+            cache[0].put(key, uids)
     pages = max(1, math.ceil(len(uids) / per_page))
     page = min(max(page, 1), pages)
     shown = uids[(page - 1) * per_page : page * per_page]

@@ -142,7 +142,13 @@ def folder(folder: str) -> str:
         tree = folder_tree(client)
         current = find_folder(tree, folder)
         listing = message_page(
-            client, current.name, sort=sort, is_reverse=is_reverse, page=page, per_page=per_page
+            client,
+            current.name,
+            sort=sort,
+            is_reverse=is_reverse,
+            page=page,
+            per_page=per_page,
+            cache=(access().sorted_uids, current_user.person.login),
         )
         return tree, current, listing
 

@@ -14,8 +14,8 @@ from imapclient import IMAPClient
 
 from groupware.core.auth import PORTAL_IDENTITY
 from groupware.web.mail_access import MailAccess, MailBusyError, MailPool, MailUnavailableError
-from groupware.web.mail_folders import Folder, folder_tree
-from tests.mail.imap_support import deliver, imap_server, new_user, simple_message
+from groupware.web.mail_folders import Folder, SortedUidsCache, folder_tree, message_page
+from tests.mail.imap_support import deliver, imap_server, logged_in, new_user, simple_message
 from tests.support.servers import RunningServer, make_config
 from tests.support.waiting import wait_for
 
@@ -225,3 +225,50 @@ def test_the_folder_tree_is_the_same_with_list_status_and_with_status_per_folder
     inbox = next(f for f in with_list_status if f.special == "inbox")
     assert (inbox.total, inbox.unseen) == (1, 1)
     assert [f.parts for f in with_list_status][-2:] == [("Été",), ("Été", "2026")]
+
+
+def test_sorted_uids_are_reused_until_messages_arrive_or_go(
+    live: RunningServer, access: MailAccess
+) -> None:
+    person = new_user(live)
+    for subject in ("B", "A", "C"):
+        deliver(live, person.email, simple_message(subject))
+    wait_for(lambda: access.run("s", person.login, inbox_count) == 3)
+    cache = SortedUidsCache()
+    sorts: list[int] = []
+
+    def page(client: IMAPClient) -> list[str]:
+        # Count the SORTs the server is asked (imapclient's own method, wrapped).
+        sort = client.sort
+        client.sort = lambda *a, **k: sorts.append(1) or sort(*a, **k)
+        try:
+            listing = message_page(
+                client,
+                "INBOX",
+                sort="subject",
+                is_reverse=False,
+                page=1,
+                per_page=10,
+                cache=(cache, person.login),
+            )
+        finally:
+            del client.sort
+        return [s.subject for s in listing.summaries]
+
+    assert access.run("s", person.login, page) == ["A", "B", "C"]
+    assert access.run("s", person.login, page) == ["A", "B", "C"]
+    assert len(sorts) == 1  # the second page view sorted nothing
+    with logged_in(live, person) as client:
+        client.select_folder("INBOX")
+        client.add_flags(client.search("ALL"), [b"\\Seen"])  # flags keep the order
+    assert access.run("s", person.login, page) == ["A", "B", "C"]
+    assert len(sorts) == 1
+    deliver(live, person.email, simple_message("AA"))
+    wait_for(lambda: access.run("s", person.login, inbox_count) == 4)
+    assert access.run("s", person.login, page) == ["A", "AA", "B", "C"]
+    with logged_in(live, person) as client:
+        client.select_folder("INBOX")
+        client.delete_messages(client.search(["SUBJECT", "B"]))
+        client.expunge()
+    assert access.run("s", person.login, page) == ["A", "AA", "C"]
+    assert len(sorts) == 3
