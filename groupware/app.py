@@ -32,6 +32,7 @@ from groupware.mail.imap.service import ImapService
 from groupware.mail.notices import Notices
 from groupware.mail.schema import mail_usage
 from groupware.mail.service import MailService
+from groupware.mail.spool import SpooledMessage
 from groupware.web import create_wsgi
 from groupware.web.mail_access import MailAccess
 
@@ -168,7 +169,12 @@ async def run(
             await mail.start(stack)
             addresses.update(mail.addresses)
             loop = asyncio.get_running_loop()
-            notices.wake = functools.partial(loop.call_soon_threadsafe, mail.spooled)
+
+            def wake(message: SpooledMessage) -> None:
+                # Notices are spooled from the portal's threads; delivery lives on the loop.
+                loop.call_soon_threadsafe(mail.spooled, message)
+
+            notices.wake = wake
         if "imap" in only:
             imap = ImapService(core, events)
             await imap.start(stack)

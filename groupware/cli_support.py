@@ -6,6 +6,7 @@ from __future__ import annotations
 import getpass
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import click
@@ -54,7 +55,7 @@ class Context:
 pass_context = click.make_pass_decorator(Context)
 
 
-def print_columns(headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+def print_columns(headers: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:
     """Aligned plain columns, one line per row, never cut (scripts read them)."""
     widths = [
         max(cell_len(value) for value in column) for column in zip(headers, *rows, strict=True)

@@ -55,7 +55,7 @@ class Recovery:
         expected = person.birth_date.isoformat() if person and person.birth_date else "-"
         given = birth_date.isoformat() if birth_date else "--"
         matches = hmac.compare_digest(expected, given) and person is not None and person.is_active
-        if not matches:
+        if person is None or not matches:
             self._authenticator.count_failure(_CLIENT_ACCOUNT, client)
             self._authenticator.count_failure(numen_key, "*")
             self._audit.record(

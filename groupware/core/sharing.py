@@ -290,9 +290,20 @@ class Sharing:
         with self._engine.connect() as conn:
             return [_grant_from_row(row) for row in conn.execute(query)]
 
-    def view(self, person: Person) -> AccessView:
-        """This person's access, read now (groups as they are at this moment)."""
-        groups = [group.name for group in self._directory.groups_of(person.id)]
+    def view(self, person: Person, group_names: Iterable[str] | None = None) -> AccessView:
+        """This person's access, read now (groups as they are at this moment).
+
+        Args:
+            person: whose access.
+            group_names: the person's groups when the caller read them already in
+                this request (the DAV front does, to make department agendas); read
+                here otherwise.
+        """
+        groups = (
+            [group.name for group in self._directory.groups_of(person.id)]
+            if group_names is None
+            else list(group_names)
+        )
         principals = [person.login, *(GROUP_PREFIX + g for g in groups)]
         managed_query = (
             select(db_groups.c.name)

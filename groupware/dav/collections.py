@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
 from radicale import storage as radicale_storage
 
-from groupware.core.directory import Directory, Person
+from groupware.core.directory import Directory, Group, Person
 from groupware.core.sharing import GROUP_PREFIX, CollectionRef, Level, Sharing
 from groupware.dav.scope import is_mount_segment
 from groupware.dav.storage import MountedCollection, Storage
@@ -84,8 +85,13 @@ class Collections:
 
     # --- defaults --------------------------------------------------------------------
 
-    def ensure_defaults(self, person: Person) -> None:
-        """The person's home, calendar and address book, and their departments' agendas."""
+    def ensure_defaults(self, person: Person, groups: Sequence[Group] | None = None) -> None:
+        """The person's home, calendar and address book, and their departments' agendas.
+
+        Args:
+            person: whose.
+            groups: the person's groups, when the caller read them in this request.
+        """
         if person.login not in self._ensured:
             names = DEFAULT_NAMES.get(person.language, DEFAULT_NAMES["en"])
             with self._storage.acquire_lock("w", person.login):
@@ -99,7 +105,9 @@ class Collections:
                     log.info("dav.defaults.created user=%s", person.login)
             self._remember(person.login)
         if self._department_agendas:
-            for group in self._directory.groups_of(person.id):
+            if groups is None:
+                groups = self._directory.groups_of(person.id)
+            for group in groups:
                 if group.kind == "department":
                     self._ensure_agenda(GROUP_PREFIX + group.name, group.display_name)
 

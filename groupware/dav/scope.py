@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Final
 
-from groupware.core.directory import Directory
+from groupware.core.directory import Directory, Person
 from groupware.core.sharing import AccessView, CollectionRef, Level, Sharing
 from groupware.dav import directory_books
 
@@ -85,6 +85,10 @@ class RequestScope:
             self._views[login] = self.sharing.view(person) if active else None  # type: ignore[arg-type]
         return self._views[login]
 
+    def adopt(self, person: Person, group_names: Iterable[str] | None = None) -> None:
+        """Take ``person`` (active, read in this request) as the view of their login."""
+        self._views[person.login] = self.sharing.view(person, group_names)
+
     def mounts(self, login: str, list_collections: ListCollections) -> dict[str, Mount]:
         """``{segment: mount}`` for ``login``'s home."""
         if login not in self._mounts:
@@ -144,9 +148,20 @@ class ScopeSource:
         return self._current.get() or RequestScope(*self._parts)
 
     @contextlib.contextmanager
-    def request(self) -> Iterator[RequestScope]:
-        """Serve one request in a scope of its own."""
+    def request(
+        self, person: Person | None = None, group_names: Iterable[str] | None = None
+    ) -> Iterator[RequestScope]:
+        """Serve one request in a scope of its own.
+
+        Args:
+            person: the authenticated person, as the front read them for this request
+                (active): their access view is then made from it and ``group_names``
+                instead of reading both again.
+            group_names: ``person``'s groups, read in this request.
+        """
         scope = RequestScope(*self._parts)
+        if person is not None:
+            scope.adopt(person, group_names)
         token = self._current.set(scope)
         try:
             yield scope

@@ -29,11 +29,13 @@ from groupware.core.directory_log import DirectoryLog
 from groupware.core.services import Core
 from groupware.core.sharing import CollectionRef, Level
 from groupware.dav import guard, radicale_config
+from groupware.dav import rights as dav_rights
 from groupware.dav.auth import TICKET_ENVIRON_KEY, USER_ENVIRON_KEY, TicketBook
 from groupware.dav.collections import Collections
 from groupware.dav.directory_books import DirectoryBooks
+from groupware.dav.fastpath import FastAnswer, PropfindFastPath
 from groupware.dav.freebusy import FreeBusy, is_freebusy_path
-from groupware.dav.scope import ScopeSource, is_mount_segment
+from groupware.dav.scope import RequestScope, ScopeSource, is_mount_segment
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +71,7 @@ class DavService:
         config = core.config
         self._authenticator = core.authenticator
         self._sharing = core.sharing
+        self._directory = core.directory
         self._tickets = tickets if tickets is not None else TicketBook()
         self._max_resource_bytes = config.dav.max_resource_bytes
         self._retry_after_seconds = config.auth.lockout_seconds
@@ -88,6 +91,16 @@ class DavService:
             books=books,
         )
         self._radicale = radicale.Application(radicale_configuration)
+        self._storage = storage
+        # The rights Radicale asks, for the fast path's one check per collection.
+        self._rights = dav_rights.Rights(
+            radicale_configuration, scopes=self.scopes, storage=storage
+        )
+        self._propfind = PropfindFastPath(
+            core.engine, encoding=radicale_configuration.get("encoding", "request")
+        )
+        #: Whether ``dav.fastpath`` may answer (tests turn it off to get Radicale's answer).
+        self.use_fast_paths = True
         self.freebusy = FreeBusy(storage, core.directory, core.sharing)
         self.collections = Collections(
             storage,
@@ -211,32 +224,30 @@ class DavService:
             return _refuse(
                 start_response, refusal.status, refusal.body, content_type=refusal.content_type
             )
-        self.collections.ensure_defaults(person)
-        if is_freebusy_path(environ.get("PATH_INFO", "")):
-            return self._freebusy_answer(person, environ, start_response)
-        if not self._may_patch(person, environ):
-            return _refuse(
-                start_response,
-                "403 Forbidden",
-                "Only the owner and those who manage a collection may change its properties.",
-            )
-        ticket = self._tickets.issue(person.login)
-        environ[USER_ENVIRON_KEY] = person.login
-        environ[TICKET_ENVIRON_KEY] = ticket
-        statuses: list[str] = []
+        # Read once per request (a removed member loses access on the next one) and
+        # shared by the default collections and the request's access view.
+        groups = self._directory.groups_of(person.id)
+        with self.scopes.request(person, [group.name for group in groups]) as scope:
+            self.collections.ensure_defaults(person, groups)
+            if is_freebusy_path(environ.get("PATH_INFO", "")):
+                return self._freebusy_answer(person, environ, start_response)
+            if not _may_patch(scope, person, environ):
+                return _refuse(
+                    start_response,
+                    "403 Forbidden",
+                    "Only the owner and those who manage a collection may change its properties.",
+                )
+            statuses: list[str] = []
 
-        def noting_status(status: str, headers: Any, *rest: Any) -> Any:
-            statuses.append(status)
-            return start_response(status, headers, *rest)
+            def noting_status(status: str, headers: Any, *rest: Any) -> Any:
+                statuses.append(status)
+                return start_response(status, headers, *rest)
 
-        try:
-            with self.scopes.request():
-                # Radicale answers in full before returning (a list of bytes).
-                answer = self._radicale(environ, noting_status)
-        finally:
-            # Radicale answers some requests (unknown method, .well-known, bad path)
-            # without asking our auth plugin, which would leave the ticket behind.
-            self._tickets.discard(ticket)
+            fast = self._fast_answer(person, environ) if self.use_fast_paths else None
+            if fast is not None:
+                start_response(fast.status, fast.headers)
+                return [fast.body]
+            answer = self._radicale_answer(person, environ, noting_status)
         if environ.get("REQUEST_METHOD") == "DELETE" and statuses[:1] == ["200 OK"]:
             self.collections.deleted(person, environ.get("PATH_INFO", ""))
         return answer
@@ -257,18 +268,45 @@ class DavService:
         start_response(answer.status, headers)
         return [b""] if environ.get("REQUEST_METHOD") == "HEAD" else [answer.body]
 
-    def _may_patch(self, person: Person, environ: dict[str, Any]) -> bool:
-        """PROPPATCH on someone else's collection needs ``manage``, not just ``write``.
+    def _fast_answer(self, person: Person, environ: dict[str, Any]) -> FastAnswer | None:
+        """Our own answer to the hot requests ``dav.fastpath`` handles, or ``None``."""
+        return self._propfind.answer(
+            person.login,
+            environ,
+            resolve=lambda path: self._storage.resolve(path)[0],
+            letters_of=lambda user, path: self._rights.authorization(user, set(), path),
+            call_radicale=lambda inner, keep: self._radicale_answer(person, inner, keep),
+        )
 
-        (On a mount in one's own home it changes one's own view: see ``dav.storage``.)
-        """
-        if environ.get("REQUEST_METHOD") != "PROPPATCH":
-            return True
-        parts = [part for part in environ.get("PATH_INFO", "").split("/") if part]
-        if len(parts) != 2 or parts[0] == person.login or is_mount_segment(parts[1]):
-            return True
-        level = self._sharing.view(person).level(CollectionRef(parts[0], parts[1]))
-        return level is not None and level >= Level.MANAGE
+    def _radicale_answer(
+        self, person: Person, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        """Radicale's answer, with a ticket for its auth plugin (inside the scope)."""
+        ticket = self._tickets.issue(person.login)
+        environ[USER_ENVIRON_KEY] = person.login
+        environ[TICKET_ENVIRON_KEY] = ticket
+        try:
+            # Radicale answers in full before returning (a list of bytes).
+            return self._radicale(environ, start_response)
+        finally:
+            # Radicale answers some requests (unknown method, .well-known, bad path)
+            # without asking our auth plugin, which would leave the ticket behind.
+            self._tickets.discard(ticket)
+
+
+def _may_patch(scope: RequestScope, person: Person, environ: dict[str, Any]) -> bool:
+    """PROPPATCH on someone else's collection needs ``manage``, not just ``write``.
+
+    (On a mount in one's own home it changes one's own view: see ``dav.storage``.)
+    """
+    if environ.get("REQUEST_METHOD") != "PROPPATCH":
+        return True
+    parts = [part for part in environ.get("PATH_INFO", "").split("/") if part]
+    if len(parts) != 2 or parts[0] == person.login or is_mount_segment(parts[1]):
+        return True
+    view = scope.view(person.login)
+    level = None if view is None else view.level(CollectionRef(parts[0], parts[1]))
+    return level is not None and level >= Level.MANAGE
 
 
 def _forget_client_claims(environ: dict[str, Any]) -> None:

@@ -342,9 +342,10 @@ class SubmissionHandler(InboundHandler):
             except binascii.Error:
                 return AuthResult(success=False, handled=False, message=replies.R501_SYNTAX_ARGS)
         else:
-            username = await server.challenge_auth("Username:")
-            if not isinstance(username, bytes):
+            answered = await server.challenge_auth("Username:")
+            if not isinstance(answered, bytes):
                 return AuthResult(success=False, handled=True)
+            username = answered
         password = await server.challenge_auth("Password:")
         if not isinstance(password, bytes):
             return AuthResult(success=False, handled=True)

@@ -97,7 +97,9 @@ def insert_mailbox(conn: Connection, person_id: int, name: str, special_use: str
             is_subscribed=True,
         )
     )
-    return int(result.inserted_primary_key[0])
+    key = result.inserted_primary_key
+    assert key is not None  # an INSERT of one row
+    return int(key[0])
 
 
 def next_uidvalidity(conn: Connection, person_id: int) -> int:

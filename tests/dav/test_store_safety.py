@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import http.client
 import os
 import re
 import signal
@@ -104,7 +105,7 @@ def _put_until_refused(dav: DavHttp, path: str, acknowledged: list[str]) -> None
         href = f"{uuid.uuid4()}.ics"
         try:
             reply = dav.put(path + href, _event(href, "avant la panne"), ICS)
-        except OSError:
+        except (OSError, http.client.HTTPException):  # the server died mid-answer
             return
         if reply.status != 201:
             return

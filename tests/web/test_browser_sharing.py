@@ -133,6 +133,8 @@ def test_another_person_can_neither_see_nor_forge_the_sharing_of_a_calendar(
     page.goto(f"{server.http_url}/sharing/{colleague.login}/calendar")
     page.get_by_label("Nom, adresse ou groupe").fill("lettres")
     page.get_by_role("button", name="Rechercher").click()
+    # The search is a page load: its results hold the form.
+    expect(page.locator("#grant-form")).to_be_attached()
     page.eval_on_selector(
         "#grant-form",
         "(form, action) => { form.action = action; }",

@@ -1,0 +1,187 @@
+"""The Depth-1 PROPFIND fast path answers as Radicale does (``dav.fastpath``).
+
+Each request is served twice by one real ``DavService``, with the fast path and
+with Radicale alone, and the two multistatus documents are compared as sets of
+``(href, status, property, value)``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import uuid
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from groupware.core.directory import Person
+from groupware.core.services import Core
+from groupware.core.sharing import CollectionRef, Level
+from groupware.dav.service import DavAnswer, DavService
+from tests.support.servers import add_user
+
+CLIENT_PROPS = {
+    "davx5": "<d:getetag/><d:getcontenttype/><d:resourcetype/><d:displayname/>"
+    "<d:current-user-privilege-set/><cs:getctag/><d:sync-token/>",
+    "ios": "<d:getetag/><d:getlastmodified/><d:resourcetype/><d:getcontentlength/>"
+    "<x:calendar-color xmlns:x='http://apple.com/ns/ical/'/><d:owner/>"
+    "<d:current-user-principal/><d:supported-report-set/><d:principal-collection-set/>",
+    "unknown": "<d:getetag/><z:nothing xmlns:z='urn:example:z'/>",
+}
+
+
+def _body(props: str) -> bytes:
+    return (
+        "<?xml version='1.0'?><d:propfind xmlns:d='DAV:' "
+        "xmlns:cs='http://calendarserver.org/ns/'>"
+        f"{props}</d:propfind>"
+    ).encode()
+
+
+BODIES = {
+    **{name: _body(f"<d:prop>{props}</d:prop>") for name, props in CLIENT_PROPS.items()},
+    "allprop": _body("<d:allprop/>"),
+    "propname": _body("<d:propname/>"),
+    "empty": b"",
+}
+
+
+def _event(uid: str) -> bytes:
+    return (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VEVENT\r\n"
+        f"UID:{uid}\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:20260105T100000Z\r\n"
+        "DTEND:20260105T110000Z\r\nSUMMARY:Réunion & co\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    ).encode()
+
+
+def _card(uid: str) -> bytes:
+    return (
+        f"BEGIN:VCARD\r\nVERSION:3.0\r\nUID:{uid}\r\nFN:Jean Dupont\r\n"
+        "N:Dupont;Jean;;;\r\nEND:VCARD\r\n"
+    ).encode()
+
+
+def _facts(answer: DavAnswer) -> set[tuple[str, str, str, str]]:
+    body = answer.body
+    if answer.headers.get("content-encoding") == "gzip":
+        body = gzip.decompress(body)
+    root = ET.fromstring(body)  # noqa: S314 - our own answer
+    facts = set()
+    for response in root.findall("{DAV:}response"):
+        href = response.findtext("{DAV:}href", "")
+        for propstat in response.findall("{DAV:}propstat"):
+            status = propstat.findtext("{DAV:}status", "")
+            for prop in propstat.find("{DAV:}prop") or []:
+                value = ET.tostring(prop, encoding="unicode")
+                facts.add((href, status, prop.tag, value))
+    return facts
+
+
+@pytest.fixture
+def dav(core: Core) -> DavService:
+    return DavService(core)
+
+
+@pytest.fixture
+def people(core: Core, dav: DavService) -> dict[str, Person]:
+    owner = add_user(core, "Alice", "Martin", password="x" * 12)
+    reader = add_user(core, "Bob", "Durand", password="x" * 12)
+    for person in (owner, reader):
+        dav.collections.ensure_defaults(person)
+    core.sharing.grant(
+        CollectionRef(owner.login, "calendar"), reader.login, Level.READ, actor="test"
+    )
+    for number in range(3):
+        uid = f"{uuid.uuid4()}-{number}"
+        put = dav.request_as(owner, "PUT", f"/{owner.login}/calendar/{uid}.ics", _event(uid))
+        assert put.status == 201
+        put = dav.request_as(owner, "PUT", f"/{owner.login}/contacts/{uid}.vcf", _card(uid))
+        assert put.status == 201
+    return {"owner": owner, "reader": reader}
+
+
+def _both(
+    dav: DavService, person: Person, path: str, body: bytes, **headers: str
+) -> tuple[DavAnswer, DavAnswer]:
+    asked = {"Depth": "1", "Content-Type": "application/xml", **headers}
+    dav.use_fast_paths = True
+    fast = dav.request_as(person, "PROPFIND", path, body, asked)
+    dav.use_fast_paths = False
+    try:
+        slow = dav.request_as(person, "PROPFIND", path, body, asked)
+    finally:
+        dav.use_fast_paths = True
+    return fast, slow
+
+
+def _paths(core: Core, people: dict[str, Person]) -> dict[str, tuple[Person, str]]:
+    owner, reader = people["owner"], people["reader"]
+    department = next(
+        group.name for group in core.directory.groups_of(reader.id) if group.kind == "department"
+    )
+    return {
+        "own calendar": (owner, f"/{owner.login}/calendar/"),
+        "own address book": (owner, f"/{owner.login}/contacts/"),
+        "read-only mount": (reader, f"/{reader.login}/{owner.login}~calendar/"),
+        "department agenda mount": (reader, f"/{reader.login}/@{department}~agenda/"),
+        "department agenda": (reader, f"/@{department}/agenda/"),
+        "empty calendar": (reader, f"/{reader.login}/calendar/"),
+    }
+
+
+@pytest.mark.parametrize("body_name", sorted(BODIES))
+def test_depth1_propfind_answers_as_radicale_does(
+    core: Core, dav: DavService, people: dict[str, Person], body_name: str
+) -> None:
+    for where, (person, path) in _paths(core, people).items():
+        fast, slow = _both(dav, person, path, BODIES[body_name])
+        assert (fast.status, where) == (slow.status, where)
+        assert fast.status == 207, where
+        assert _facts(fast) == _facts(slow), where
+        assert fast.headers["content-length"] == str(len(fast.body))
+
+
+def test_items_are_listed_with_their_index_etags(
+    dav: DavService, people: dict[str, Person]
+) -> None:
+    owner = people["owner"]
+    fast, _slow = _both(dav, owner, f"/{owner.login}/calendar/", BODIES["davx5"])
+    etags = {fact for fact in _facts(fast) if fact[2] == "{DAV:}getetag" and ".ics" in fact[0]}
+    assert len(etags) == 3
+
+
+def test_a_gzip_answer_is_the_same_document(dav: DavService, people: dict[str, Person]) -> None:
+    owner = people["owner"]
+    fast, slow = _both(
+        dav, owner, f"/{owner.login}/calendar/", BODIES["ios"], **{"Accept-Encoding": "gzip"}
+    )
+    assert fast.headers["content-encoding"] == "gzip"
+    assert _facts(fast) == _facts(slow)
+
+
+@pytest.mark.parametrize(
+    "path_of",
+    [
+        lambda owner, _reader: f"/{owner.login}/calendar",  # no trailing slash
+        lambda _owner, reader: f"/{reader.login}/~directory/",  # a directory book
+        lambda owner, reader: f"/{reader.login}/{owner.login}~contacts/",  # not shared
+        lambda owner, _reader: f"/{owner.login}/missing/",
+        lambda owner, _reader: f"/{owner.login}/",  # a home
+    ],
+)
+def test_requests_it_does_not_handle_get_radicales_answer(
+    dav: DavService, people: dict[str, Person], path_of: object
+) -> None:
+    owner, reader = people["owner"], people["reader"]
+    path = path_of(owner, reader)  # type: ignore[operator]
+    fast, slow = _both(dav, reader if "~" in path else owner, path, BODIES["davx5"])
+    assert fast.status == slow.status
+    if slow.status == 207:
+        assert _facts(fast) == _facts(slow)
+
+
+def test_a_stranger_is_refused_as_radicale_refuses(
+    dav: DavService, people: dict[str, Person]
+) -> None:
+    owner, reader = people["owner"], people["reader"]
+    fast, slow = _both(dav, reader, f"/{owner.login}/contacts/", BODIES["davx5"])
+    assert fast.status == slow.status == 403
