@@ -11,6 +11,12 @@ document.addEventListener("DOMContentLoaded", () => {
   const grid = document.querySelector(".grid-scroll");
   const seven = document.querySelector(".hours li:nth-child(8)");
   if (grid && seven) grid.scrollTop = seven.offsetTop - 40;
+  // On a phone the week shows three days at a time: start at today when it is shown.
+  const hours = document.querySelector(".hours");
+  const todayColumn = document.querySelector(".grid-day.is-today");
+  if (grid && hours && todayColumn && grid.scrollWidth > grid.clientWidth) {
+    grid.scrollLeft = todayColumn.offsetLeft - hours.offsetWidth;
+  }
 
   const search = document.querySelector(".people-search");
   if (search) {
