@@ -22,7 +22,12 @@ from werkzeug.wrappers import Response
 
 from groupware.web import agenda_data as data
 from groupware.web.agenda import bp, calendars, client, today, zone
-from groupware.web.agenda_forms import EventForm, attendee_addresses, new_event_defaults
+from groupware.web.agenda_forms import (
+    EventForm,
+    attendee_addresses,
+    new_event_defaults,
+    reminder_text,
+)
 from groupware.web.context import services
 from groupware.web.dav_client import (
     ChangedElsewhereError,
@@ -103,6 +108,7 @@ def event(segment: str, item: str) -> str:
         rid=rid,
         draft=draft,
         series=master.recurrence,
+        reminders=[reminder_text(m) for m in draft.reminder_minutes],
         back=_back(url_for("agenda.index")),
     )
 

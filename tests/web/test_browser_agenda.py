@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import caldav
@@ -82,7 +82,17 @@ def test_weekly_event_one_moved_one_deleted_in_views_and_through_caldav(
     page.get_by_label("Jeudi").check()
     page.get_by_label("Se termine").select_option("count")
     page.get_by_label("Nombre de fois").fill("6")
-    page.get_by_label("Rappel").select_option("15")
+    page.get_by_label("Rappel 1", exact=True).fill("15")
+    page.get_by_role("button", name="Ajouter un rappel").click()
+    expect(page.get_by_label("Rappel 2", exact=True)).to_be_focused()
+    page.get_by_label("Rappel 2", exact=True).fill("1")
+    page.get_by_label("Unité du rappel 2").select_option("days")
+    page.get_by_role("button", name="Ajouter un rappel").click()
+    page.get_by_label("Rappel 3", exact=True).fill("5")
+    page.get_by_role("button", name="Retirer Rappel 1").click()  # the 15 minutes go
+    expect(page.get_by_label("Rappel 2", exact=True)).to_have_value("5")
+    page.get_by_label("Rappel 1", exact=True).fill("2")
+    page.get_by_label("Unité du rappel 1").select_option("hours")
     page.get_by_role("button", name="Enregistrer").click()
 
     expect(page.get_by_role("status")).to_have_text("Évènement créé.")
@@ -92,6 +102,7 @@ def test_weekly_event_one_moved_one_deleted_in_views_and_through_caldav(
 
     # Move Thursday's occurrence to Friday afternoon (this occurrence only).
     open_occurrence(page, "Cours de latin", "2026-03-26")
+    expect(page.locator("#event-reminders li")).to_have_text(["5 min avant", "2 h avant"])
     page.get_by_role("link", name="Modifier cette occurrence").click()
     page.get_by_label("Date de début").fill("2026-03-27")
     page.get_by_label("Heure de début").fill("14:00")
@@ -131,6 +142,11 @@ def test_weekly_event_one_moved_one_deleted_in_views_and_through_caldav(
     master = next(e for e in events if e.get("recurrence-id") is None)
     (override,) = [e for e in events if e.get("recurrence-id") is not None]
     assert str(master.get("location")) == "Salle 12"
+    assert sorted(a.get("trigger").dt for a in master.walk("VALARM")) == [
+        timedelta(hours=-2),
+        timedelta(minutes=-5),
+    ]
+    assert {str(a.get("action")) for a in master.walk("VALARM")} == {"DISPLAY"}
     assert master.get("rrule")["BYDAY"] == ["MO", "TH"]
     assert override.get("recurrence-id").dt == datetime(2026, 3, 26, 9, 0, tzinfo=PARIS)
     assert override.get("dtstart").dt == datetime(2026, 3, 27, 14, 0, tzinfo=PARIS)

@@ -73,3 +73,63 @@ document.addEventListener("DOMContentLoaded", () => {
   };
   setTimeout(poll, 300);
 });
+
+// Reminders: rows of a number and a unit. "Add a reminder" copies the last row empty;
+// "Remove" takes a row away (the last one is emptied instead). Rows are renumbered so
+// that names stay reminders-N-amount / -unit, as the form reads them, and every label
+// says which reminder it is. Without JavaScript, emptying a number removes a reminder.
+document.addEventListener("DOMContentLoaded", () => {
+  const box = document.querySelector("#reminders");
+  if (!box) return;
+  const list = box.querySelector(".reminder-rows");
+  const add = box.querySelector("#add-reminder");
+  const most = 10;
+  const renumber = () => {
+    const rows = list.querySelectorAll(".reminder-row");
+    rows.forEach((row, index) => {
+      const number = String(index + 1);
+      for (const control of row.querySelectorAll("input, select")) {
+        const part = control.name.replace(/^reminders-\d+-/, "");
+        control.name = control.id = `reminders-${index}-${part}`;
+      }
+      const [amount, unit] = row.querySelectorAll("label");
+      amount.htmlFor = `reminders-${index}-amount`;
+      amount.textContent = box.dataset.label.replace("#", number);
+      unit.htmlFor = `reminders-${index}-unit`;
+      unit.textContent = box.dataset.unitLabel.replace("#", number);
+      row.querySelector(".reminder-remove-label").textContent = ` ${amount.textContent}`;
+      for (const error of row.querySelectorAll(".error")) error.remove();
+    });
+    add.disabled = rows.length >= most;
+  };
+  const wire = (row) => {
+    const remove = row.querySelector(".remove-reminder");
+    remove.hidden = false;
+    remove.addEventListener("click", () => {
+      const rows = list.querySelectorAll(".reminder-row");
+      if (rows.length > 1) {
+        const next = row.nextElementSibling || row.previousElementSibling;
+        row.remove();
+        renumber();
+        next.querySelector("input").focus();
+      } else {
+        row.querySelector("input").value = "";
+        row.querySelector("input").focus();
+      }
+    });
+  };
+  list.querySelectorAll(".reminder-row").forEach(wire);
+  add.hidden = false;
+  add.addEventListener("click", () => {
+    const rows = list.querySelectorAll(".reminder-row");
+    const copy = rows[rows.length - 1].cloneNode(true);
+    copy.querySelector("input").value = "";
+    copy.querySelector("input").removeAttribute("aria-invalid");
+    copy.querySelector("select").selectedIndex = 0;
+    list.append(copy);
+    wire(copy);
+    renumber();
+    copy.querySelector("input").focus();
+  });
+  renumber();
+});
