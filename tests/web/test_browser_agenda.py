@@ -236,3 +236,52 @@ def test_read_only_share_shows_no_edit_controls_and_refuses_forged_edits(
     assert "Conseil de classe" in left.data
     assert "Intrus" not in left.data
     assert len(own_calendar(dav_client, owner.login).events()) == 1
+
+
+def test_an_edit_after_a_dav_client_changed_the_event_is_refused_and_loses_nothing(
+    open_page: Callable[..., Page],
+    server: RunningServer,
+    owner: Imported,
+    dav_client: caldav.DAVClient,
+) -> None:
+    calendar = own_calendar(dav_client, owner.login)
+    calendar.save_event(
+        dtstart=datetime(2026, 6, 9, 14, 0, tzinfo=PARIS),
+        dtend=datetime(2026, 6, 9, 15, 0, tzinfo=PARIS),
+        summary="Conseil pédagogique",
+        uid="conflict@example.org",
+    )
+    page = signed_in(open_page, server, owner)
+    page.goto(server.http_url + "/agenda/week/2026-06-09")
+    open_occurrence(page, "Conseil pédagogique", "2026-06-09")
+    page.get_by_role("link", name="Modifier", exact=True).click()
+    etag = page.locator('input[name="etag"]').get_attribute("value")
+    assert etag
+
+    # Meanwhile a phone moves it to another room (a new ETag on the server).
+    (on_phone,) = calendar.events()
+    on_phone.icalendar_component["location"] = "Salle du conseil"
+    on_phone.save()
+    (changed,) = calendar.events()
+    assert changed.get_property(caldav.elements.dav.GetEtag()) != etag
+
+    page.get_by_label("Titre").fill("Conseil pédagogique (reporté)")
+    page.get_by_role("button", name="Enregistrer").click()
+    expect(page.get_by_role("alert")).to_contain_text("modifié ailleurs")
+    expect(page.get_by_role("alert")).to_contain_text("rien n’a été enregistré")
+    expect(page.get_by_label("Titre")).to_have_value("Conseil pédagogique (reporté)")
+    (kept,) = calendar.events()
+    assert "Salle du conseil" in kept.data
+    assert "(reporté)" not in kept.data
+
+    # Opened again, the form shows the phone's change and saves over it.
+    page.goto(server.http_url + "/agenda/week/2026-06-09")
+    open_occurrence(page, "Conseil pédagogique", "2026-06-09")
+    expect(page.locator("#event-place")).to_have_text("Salle du conseil")
+    page.get_by_role("link", name="Modifier", exact=True).click()
+    page.get_by_label("Titre").fill("Conseil pédagogique (reporté)")
+    page.get_by_role("button", name="Enregistrer").click()
+    expect(page.get_by_role("status")).to_have_text("Évènement enregistré.")
+    (saved,) = calendar.events()
+    assert "Salle du conseil" in saved.data
+    assert "(reporté)" in saved.data
