@@ -1,4 +1,4 @@
-"""The agenda on a phone screen and from the keyboard, in a real headless Chromium.
+"""The agenda on a phone screen and from the keyboard alone, in a real headless Chromium.
 
 At 360×740 no page of the agenda is wider than the screen (the week grid scrolls
 inside its own box, the hour column stays in view), and an event opens and is
@@ -117,3 +117,86 @@ def test_phone_screen_week_month_and_form_fit_and_an_event_is_edited(
     assert not overflows(page)
     page.goto(server.http_url + "/contacts")
     assert not overflows(page)
+
+
+def tab_to(page: Page, selector: str) -> None:
+    """Press Tab until ``selector`` has the focus (as a keyboard user would)."""
+    for _ in range(MAX_TABS):
+        page.keyboard.press("Tab")
+        if page.evaluate("(s) => document.activeElement.matches(s)", selector):
+            return
+    pytest.fail(f"{selector} is not reached with Tab")
+
+
+def focused_id(page: Page) -> str:
+    return str(page.evaluate("document.activeElement.id"))
+
+
+def test_an_event_is_created_with_the_keyboard_only(
+    open_page: Callable[..., Page],
+    server: RunningServer,
+    owner: Imported,
+    calendar: caldav.Calendar,
+) -> None:
+    import_person(server.core.directory, "Paul", "Rousseau")
+    page = signed_in(open_page, server, owner)
+    page.goto(server.http_url + "/agenda")
+    # Today is marked for assistive technology, not only by a colour.
+    expect(page.locator('#timegrid [aria-current="date"]')).to_have_count(1)
+    page.goto(server.http_url + "/agenda/week/2026-06-08")
+
+    tab_to(page, "#new-event")
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline != "none"  # the focus is visible
+    page.keyboard.press("Enter")
+    expect(page.get_by_label("Titre")).to_be_focused()
+
+    # Every control of the form has a label.
+    unlabelled = page.evaluate(
+        """() => [...document.querySelectorAll(
+              "#event-form input, #event-form select, #event-form textarea, #event-form button")]
+           .filter(e => e.type !== "hidden" && !e.hidden)
+           .filter(e => !(e.labels && e.labels.length) && !e.getAttribute("aria-label")
+                        && !(e.tagName === "BUTTON" && e.textContent.trim()))
+           .map(e => e.name || e.id)"""
+    )
+    assert unlabelled == []
+
+    page.keyboard.type("Réunion d’équipe")
+    page.keyboard.press("Tab")
+    assert focused_id(page) == "location"
+    page.keyboard.type("Salle 4")
+    tab_to(page, "#reminders-0-amount")
+    page.keyboard.type("10")
+    tab_to(page, "#add-reminder")
+    page.keyboard.press("Enter")
+    assert focused_id(page) == "reminders-1-amount"
+    page.keyboard.type("1")
+    page.keyboard.press("Tab")
+    assert focused_id(page) == "reminders-1-unit"
+    page.keyboard.press("ArrowDown")  # minutes → hours
+
+    # The directory picker: a name and Enter adds the person, without sending the form.
+    tab_to(page, "#people-q")
+    page.keyboard.type("Rousseau")
+    page.keyboard.press("Enter")
+    expect(page.locator("#people-said")).to_contain_text("paul.rousseau@example.org")
+    expect(page.locator("#attendees")).to_have_value("paul.rousseau@example.org")
+    assert focused_id(page) == "people-q"
+    assert "/agenda/new" in page.url
+
+    tab_to(page, "#save-event")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("status")).to_have_text("Évènement créé.")
+    chip = page.locator('.day-col[data-day="2026-06-08"] a.ev', has_text="Réunion d’équipe")
+    expect(chip).to_have_count(1)
+    (resource,) = calendar.events()
+    assert "SUMMARY:Réunion d’équipe" in resource.data
+    assert "mailto:paul.rousseau@example.org" in resource.data
+    assert "TRIGGER:-PT10M" in resource.data
+    assert "TRIGGER:-PT1H" in resource.data
+
+    # An event is opened from the grid with the keyboard too.
+    tab_to(page, '.day-col[data-day="2026-06-08"] a.ev')
+    page.keyboard.press("Enter")
+    expect(page.locator("#event-title")).to_have_text("Réunion d’équipe")
