@@ -285,3 +285,58 @@ def test_an_edit_after_a_dav_client_changed_the_event_is_refused_and_loses_nothi
     (saved,) = calendar.events()
     assert "Salle du conseil" in saved.data
     assert "(reporté)" in saved.data
+
+
+def test_an_event_moves_to_another_writable_calendar_and_a_failed_move_is_undone(
+    open_page: Callable[..., Page],
+    server: RunningServer,
+    owner: Imported,
+    colleague: Imported,
+    dav_client: caldav.DAVClient,
+) -> None:
+    server.core.sharing.grant(
+        CollectionRef(colleague.login, "calendar"), owner.login, Level.WRITE, actor="test"
+    )
+    mine = own_calendar(dav_client, owner.login)
+    mine.save_event(
+        dtstart=datetime(2026, 6, 16, 9, 0, tzinfo=PARIS),
+        dtend=datetime(2026, 6, 16, 10, 0, tzinfo=PARIS),
+        summary="Sortie scolaire",
+        uid="move@example.org",
+    )
+    with caldav.DAVClient(
+        url=server.dav_url, username=colleague.login, password=PASSWORD, timeout=5
+    ) as theirs_client:
+        theirs = own_calendar(theirs_client, colleague.login)
+        page = signed_in(open_page, server, owner)
+        page.goto(server.http_url + "/agenda/week/2026-06-16")
+        open_occurrence(page, "Sortie scolaire", "2026-06-16")
+        page.get_by_role("link", name="Modifier", exact=True).click()
+        target = "Agenda personnel (Paul Rousseau)"
+        expect(page.get_by_label("Agenda")).to_have_value("calendar")
+
+        # A phone changes it meanwhile: the delete after the copy fails, the copy goes.
+        (on_phone,) = mine.events()
+        on_phone.icalendar_component["location"] = "Musée"
+        on_phone.save()
+        page.get_by_label("Agenda").select_option(label=target)
+        page.get_by_role("button", name="Enregistrer").click()
+        expect(page.get_by_role("alert")).to_contain_text("modifié ailleurs")
+        assert theirs.events() == []
+        (kept,) = mine.events()
+        assert "Musée" in kept.data
+
+        # Opened again, it moves: in the colleague's calendar, no longer in mine.
+        page.goto(server.http_url + "/agenda/week/2026-06-16")
+        open_occurrence(page, "Sortie scolaire", "2026-06-16")
+        page.get_by_role("link", name="Modifier", exact=True).click()
+        page.get_by_label("Agenda").select_option(label=target)
+        page.get_by_role("button", name="Enregistrer").click()
+        expect(page.get_by_role("status")).to_have_text("Évènement enregistré.")
+        chip = page.locator('.day-col[data-day="2026-06-16"] a.ev', has_text="Sortie scolaire")
+        expect(chip).to_have_count(1)
+        expect(chip).to_contain_text(target)
+        assert mine.events() == []
+        (moved,) = theirs.events()
+        assert "UID:move@example.org" in moved.data
+        assert "Musée" in moved.data
