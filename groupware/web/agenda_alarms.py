@@ -22,7 +22,7 @@ SECONDS_PER_MINUTE: Final = 60
 DISPLAY: Final = "DISPLAY"
 
 
-def form_minutes(alarm: icalendar.Alarm) -> int | None:
+def form_minutes(alarm: icalendar.Component) -> int | None:
     """Minutes before the start for a reminder the form shows; ``None`` for any other alarm."""
     if str(alarm.get("action", "")).upper() != DISPLAY:
         return None
@@ -43,7 +43,7 @@ def reminder_minutes(event: icalendar.Event) -> list[int]:
     return sorted(m for m in found if m is not None)
 
 
-def foreign_alarms(event: icalendar.Event) -> list[icalendar.Alarm]:
+def foreign_alarms(event: icalendar.Event) -> list[icalendar.Component]:
     """The alarms of ``event`` that the form does not show (kept on every save)."""
     return [a for a in _alarms(event) if form_minutes(a) is None]
 
@@ -55,7 +55,7 @@ def set_reminders(event: icalendar.Event, minutes: Iterable[int], description: s
     longer wanted goes; a new one is an ``ACTION:DISPLAY`` alarm saying ``description``.
     """
     wanted = set(minutes)
-    kept: list[icalendar.Alarm] = []
+    kept: list[icalendar.Component] = []
     for alarm in _alarms(event):
         value = form_minutes(alarm)
         if value is None:
@@ -78,5 +78,5 @@ def new_reminder(minutes: int, description: str) -> icalendar.Alarm:
     return alarm
 
 
-def _alarms(event: icalendar.Event) -> list[icalendar.Alarm]:
+def _alarms(event: icalendar.Event) -> list[icalendar.Component]:
     return [c for c in event.subcomponents if c.name == "VALARM"]

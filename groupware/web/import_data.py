@@ -79,7 +79,7 @@ def split_calendar(data: bytes) -> list[Part]:
         ValueError: the file is not iCalendar.
     """
     calendars = icalendar.Calendar.from_ical(data.decode("utf-8-sig"), multiple=True)
-    zones: dict[str, icalendar.Timezone | None] = {}
+    zones: dict[str, icalendar.Component | None] = {}
     groups: dict[str, list[icalendar.Component]] = {}
     for calendar in calendars:
         for zone in calendar.walk("VTIMEZONE"):
@@ -99,9 +99,9 @@ def split_calendar(data: bytes) -> list[Part]:
         calendar.add("version", "2.0")
         used = {tzid for c in components for prop in c.values() if (tzid := _tzid(prop))}
         for tzid in sorted(used):
-            zone = _zone(zones, tzid, first)
-            if zone is not None:
-                calendar.add_component(zone)
+            vtimezone = _zone(zones, tzid, first)
+            if vtimezone is not None:
+                calendar.add_component(vtimezone)
         for component in components:
             calendar.add_component(component)
         parts.append(Part(uid, resource_name(uid, ".ics"), calendar.to_ical().decode("utf-8")))
@@ -121,8 +121,8 @@ def _first_day(components: list[icalendar.Component]) -> date:
 
 
 def _zone(
-    zones: dict[str, icalendar.Timezone | None], tzid: str, first: date
-) -> icalendar.Timezone | None:
+    zones: dict[str, icalendar.Component | None], tzid: str, first: date
+) -> icalendar.Component | None:
     """The VTIMEZONE for ``tzid``: the file's, else made once from the IANA database.
 
     Files often say ``TZID=Europe/Paris`` without defining it (RFC 5545 §3.6.5 asks
