@@ -8,7 +8,8 @@ a daylight-saving change. Writing follows RFC 5545 §3.8.4.4 and §3.8.5: one ed
 occurrence is an overriding VEVENT with a RECURRENCE-ID in the same resource, a
 deleted one an EXDATE on the master, "this and following" ends the master with an
 UNTIL and starts a new series (new UID) at that occurrence. Attendees are
-ATTENDEE/ORGANIZER (RFC 5545 §3.8.4.1, §3.8.4.3), reminders VALARM DISPLAY (§3.6.6).
+ATTENDEE/ORGANIZER (RFC 5545 §3.8.4.1, §3.8.4.3), reminders VALARM DISPLAY (§3.6.6,
+see ``web.agenda_alarms``: alarms the form does not show are kept on every save).
 
 A wall time that does not exist (02:30 on the last Sunday of March in Paris) is
 read with the offset before the gap, as RFC 5545 §3.3.5 asks, and so shown at
@@ -28,6 +29,7 @@ from zoneinfo import ZoneInfo
 import icalendar
 import recurring_ical_events
 
+from groupware.web import agenda_alarms as alarms
 from groupware.web.dav_client import Collection, Resource
 
 PRODID: Final = "-//groupware//portal agenda//EN"
@@ -213,7 +215,7 @@ def read_draft(text: str, zone: ZoneInfo, recurrence_id: str = "") -> EventDraft
         location=str(event.get("location", "")),
         description=str(event.get("description", "")),
         recurrence=_recurrence_of(parts.master) if not recurrence_id else None,
-        reminder_minutes=tuple(_reminders_of(event)),
+        reminder_minutes=tuple(alarms.reminder_minutes(event)),
         attendees=tuple(_attendees_of(event)),
     )
 
@@ -255,15 +257,6 @@ def _recurrence_of(event: icalendar.Event) -> Recurrence | None:
     )
 
 
-def _reminders_of(event: icalendar.Event) -> list[int]:
-    minutes = []
-    for alarm in event.walk("VALARM"):
-        trigger = alarm.get("trigger")
-        if trigger is not None and isinstance(trigger.dt, timedelta):
-            minutes.append(int(-trigger.dt.total_seconds() // 60))
-    return minutes
-
-
 def _attendees_of(event: icalendar.Event) -> list[Attendee]:
     values = event.get("attendee", [])
     if not isinstance(values, list):
@@ -286,12 +279,16 @@ def new_uid(domain: str) -> str:
 
 def new_event(draft: EventDraft, uid: str, organizer: Organizer, zone: ZoneInfo) -> str:
     """The iCalendar text of a new event resource."""
-    calendar = _new_calendar()
+    return _serialized(_new_calendar(_new_event(draft, uid, organizer, zone)))
+
+
+def _new_event(
+    draft: EventDraft, uid: str, organizer: Organizer, zone: ZoneInfo
+) -> icalendar.Event:
     event = icalendar.Event()
     event.add("uid", uid)
     _fill(event, draft, organizer, zone)
-    calendar.add_component(event)
-    return _serialized(calendar)
+    return event
 
 
 def update_series(text: str, draft: EventDraft, organizer: Organizer, zone: ZoneInfo) -> str:
@@ -313,6 +310,7 @@ def update_occurrence(
         override = icalendar.Event()
         override.add("uid", str(parts.master.get("uid")))
         override.add("recurrence-id", _original_start(parts.master, recurrence_id))
+        _copy_foreign_alarms(parts.master, override)
         parts.calendar.add_component(override)
     else:
         recurrence = override.get("recurrence-id")
@@ -363,14 +361,23 @@ def split_series(
     old = _serialized(parts.calendar)
     if draft is None:
         return old, None
-    return old, new_event(draft, uid, organizer, zone)
+    following = _new_event(draft, uid, organizer, zone)
+    _copy_foreign_alarms(parts.master, following)
+    return old, _serialized(_new_calendar(following))
 
 
-def _new_calendar() -> icalendar.Calendar:
+def _new_calendar(event: icalendar.Event) -> icalendar.Calendar:
     calendar = icalendar.Calendar()
     calendar.add("prodid", PRODID)
     calendar.add("version", "2.0")
+    calendar.add_component(event)
     return calendar
+
+
+def _copy_foreign_alarms(source: icalendar.Event, target: icalendar.Event) -> None:
+    """A new occurrence or series keeps the alarms a client set that the form cannot show."""
+    for alarm in alarms.foreign_alarms(source):
+        target.add_component(icalendar.Alarm.from_ical(alarm.to_ical()))
 
 
 def _serialized(calendar: icalendar.Calendar) -> str:
@@ -421,7 +428,6 @@ _EDITED: Final = (
 def _clear(event: icalendar.Event) -> None:
     for name in _EDITED:
         event.pop(name, None)
-    event.subcomponents = [c for c in event.subcomponents if c.name != "VALARM"]
 
 
 def _bump_sequence(event: icalendar.Event) -> None:
@@ -469,12 +475,7 @@ def _fill(
             address.params["PARTSTAT"] = "NEEDS-ACTION"
             address.params["RSVP"] = "TRUE"
             event.add("attendee", address)
-    for minutes in sorted(set(draft.reminder_minutes)):
-        alarm = icalendar.Alarm()
-        alarm.add("action", "DISPLAY")
-        alarm.add("description", draft.title)
-        alarm.add("trigger", timedelta(minutes=-minutes))
-        event.add_component(alarm)
+    alarms.set_reminders(event, draft.reminder_minutes, draft.title)
 
 
 def _as_date(value: datetime | date) -> date:

@@ -4,13 +4,17 @@
 Routes of the ``agenda`` blueprint. Every write is a DAV PUT or DELETE as the
 signed-in person with the ETag it was read with: a read-only share is refused by
 the DAV rights (403, whatever the form says), and a change made elsewhere in the
-meantime (412) is reported instead of overwritten. For a repeating event the person
-chooses what a change applies to: this occurrence, this and the following ones, or
-the whole series (RFC 5545 exceptions, see ``web.agenda_data``).
+meantime (412) is reported instead of overwritten. Moving an event to another
+writable calendar is a PUT there (If-None-Match) then a DELETE here (If-Match); if
+the DELETE is refused the copy is deleted again, so the event is never in both.
+For a repeating event the person chooses what a change applies to: this
+occurrence, this and the following ones, or the whole series (RFC 5545
+exceptions, see ``web.agenda_data``).
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import datetime
 from typing import Final
@@ -22,7 +26,12 @@ from werkzeug.wrappers import Response
 
 from groupware.web import agenda_data as data
 from groupware.web.agenda import bp, calendars, client, today, zone
-from groupware.web.agenda_forms import EventForm, attendee_addresses, new_event_defaults
+from groupware.web.agenda_forms import (
+    EventForm,
+    attendee_addresses,
+    new_event_defaults,
+    reminder_text,
+)
 from groupware.web.context import services
 from groupware.web.dav_client import (
     ChangedElsewhereError,
@@ -32,6 +41,8 @@ from groupware.web.dav_client import (
     ForbiddenError,
     Resource,
 )
+
+log = logging.getLogger(__name__)
 
 CALENDAR_TYPE: Final = "text/calendar; charset=utf-8"
 SCOPES: Final = ("all", "this", "following")
@@ -103,6 +114,7 @@ def event(segment: str, item: str) -> str:
         rid=rid,
         draft=draft,
         series=master.recurrence,
+        reminders=[reminder_text(m) for m in draft.reminder_minutes],
         back=_back(url_for("agenda.index")),
     )
 
@@ -148,8 +160,11 @@ def edit(segment: str, item: str) -> str | Response:
     rid, scope = request.values.get("rid", ""), _scope()
     if not rid:
         scope = "all"
-    form = EventForm()
-    del form.calendar
+    form = EventForm(calendar=calendar.segment)
+    if scope == "all":  # a whole event may move to another calendar the person writes
+        form.calendar.choices = [(c.segment, c.display_name) for c in data.writable(calendars(dav))]
+    else:
+        del form.calendar
     if scope == "this":
         form.drop_recurrence()
     if request.method == "GET":
@@ -241,6 +256,10 @@ def _save(
         draft = form.draft(_names(form), with_recurrence=False)
         return _write(dav, path, data.update_occurrence(text, rid, draft, organizer, zone()), etag)
     draft = form.draft(_names(form))
+    target = form.calendar.data if "calendar" in form else calendar.segment
+    if target != calendar.segment:
+        changed = data.update_series(text, draft, organizer, zone())
+        return _move(dav, calendar, _calendar(dav, target), item, changed, etag)
     if scope == "following" and not _is_first(text, rid):
         uid = data.new_uid(services().core.config.server.domain)
         old, following = data.split_series(text, rid, draft, uid, organizer, zone())
@@ -264,6 +283,48 @@ def _write(dav: DavClient, path: str, text: str, etag: str | None) -> bool:
         flash(_("The calendar refused this event."), "error")
         return False
     return True
+
+
+def _move(
+    dav: DavClient, source: Collection, target: Collection, item: str, text: str, etag: str
+) -> bool:
+    """Copy to ``target``, then delete from ``source``; undo the copy if that fails."""
+    if not target.is_writable:
+        abort(403)
+    copy = target.path + item
+    try:
+        copy_etag = dav.put(copy, text, CALENDAR_TYPE, etag=None)
+    except ChangedElsewhereError:
+        flash(_("The other calendar already has this event: nothing was moved."), "error")
+        return False
+    except ForbiddenError:
+        abort(403)
+    except DavClientError:
+        flash(_("The calendar refused this event."), "error")
+        return False
+    try:
+        dav.delete(source.path + item, etag=etag)
+    except DavClientError as exc:
+        _undo_copy(dav, copy, copy_etag)
+        if isinstance(exc, ChangedElsewhereError):
+            flash(_changed_message(), "error")
+        else:
+            flash(_("The event could not leave its calendar: nothing was moved."), "error")
+        return False
+    return True
+
+
+def _undo_copy(dav: DavClient, path: str, etag: str) -> None:
+    """Delete the copy a failed move left (the original is still where it was)."""
+    try:
+        if not etag:
+            found = dav.get(path)
+            etag = found.etag if found is not None else ""
+        if etag:
+            dav.delete(path, etag=etag)
+    except DavClientError as exc:
+        # The event is now in both calendars: say so in the log, the person sees both.
+        log.error("web.agenda.move_undo_failed path=%s status=%s", path, exc.status)
 
 
 def _changed_message() -> str:

@@ -1,16 +1,26 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The event form: fields, their checks, and the draft they make (``EventDraft``)."""
+"""The event form: fields, their checks, and the draft they make (``EventDraft``).
+
+Reminders are rows of a number and a unit (minutes, hours or days before the start),
+as many as the person adds (``static/agenda.js`` adds and removes rows; without
+JavaScript an emptied number removes one). Only the reminders ``web.agenda_alarms``
+calls the form's kind are shown here; the others stay in the event untouched.
+"""
 
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 from typing import Any, Final
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateField,
+    FieldList,
+    Form,
+    FormField,
     HiddenField,
     IntegerField,
     SelectField,
@@ -28,7 +38,9 @@ MAX_TITLE: Final = 200
 MAX_TEXT: Final = 5000
 MAX_ATTENDEES: Final = 100
 DEFAULT_DURATION: Final = timedelta(hours=1)
-REMINDER_MINUTES: Final = (0, 5, 15, 30, 60, 1440)
+MAX_REMINDERS: Final = 10
+MAX_REMINDER_AMOUNT: Final = 999
+MINUTES_PER_UNIT: Final = {"minutes": 1, "hours": 60, "days": 1440}
 _RECURRENCE_FIELDS: Final = ("repeat", "interval", "weekdays", "ends", "until", "count")
 
 
@@ -56,16 +68,52 @@ def _ends_choices() -> list[tuple[str, Any]]:
     ]
 
 
-def _reminder_choices() -> list[tuple[str, Any]]:
-    labels = {
-        0: _l("At the start"),
-        5: _l("5 minutes before"),
-        15: _l("15 minutes before"),
-        30: _l("30 minutes before"),
-        60: _l("1 hour before"),
-        1440: _l("1 day before"),
-    }
-    return [("", _l("No reminder"))] + [(str(m), labels[m]) for m in REMINDER_MINUTES]
+def _unit_choices() -> list[tuple[str, Any]]:
+    return [
+        ("minutes", _l("minutes before")),
+        ("hours", _l("hours before")),
+        ("days", _l("days before")),
+    ]
+
+
+class ReminderRow(Form):
+    """One reminder: a number of minutes, hours or days before the start.
+
+    A plain ``wtforms.Form``: the CSRF token is the event form's own.
+    """
+
+    amount = IntegerField(
+        _l("Reminder"),
+        validators=[Optional(), NumberRange(min=0, max=MAX_REMINDER_AMOUNT)],
+    )
+    unit = SelectField(_l("Unit"), choices=_unit_choices, default="minutes")
+
+    def minutes(self) -> int | None:
+        """Minutes before the start, or ``None`` when the number is left empty."""
+        if self.amount.data is None:
+            return None
+        return self.amount.data * MINUTES_PER_UNIT.get(self.unit.data, 1)
+
+
+def reminder_row(minutes: int) -> dict[str, object]:
+    """The largest unit that says ``minutes`` exactly (90 → 90 minutes, 120 → 2 hours)."""
+    for unit in ("days", "hours"):
+        size = MINUTES_PER_UNIT[unit]
+        if minutes and minutes % size == 0:
+            return {"amount": minutes // size, "unit": unit}
+    return {"amount": minutes, "unit": "minutes"}
+
+
+def reminder_text(minutes: int) -> str:
+    """How the event page says a reminder."""
+    row = reminder_row(minutes)
+    if not minutes:
+        return _("At the start")
+    if row["unit"] == "days":
+        return _("%(count)s day(s) before", count=row["amount"])
+    if row["unit"] == "hours":
+        return _("%(count)s h before", count=row["amount"])
+    return _("%(count)s min before", count=row["amount"])
 
 
 class EventForm(FlaskForm):
@@ -98,7 +146,7 @@ class EventForm(FlaskForm):
     count = IntegerField(
         _l("Number of times"), validators=[Optional(), NumberRange(min=1, max=999)]
     )
-    reminder = SelectField(_l("Reminder"), choices=_reminder_choices)
+    reminders = FieldList(FormField(ReminderRow), min_entries=1, max_entries=MAX_REMINDERS)
     attendees = TextAreaField(
         _l("Attendees (one address per line)"), validators=[Optional(), Length(max=MAX_TEXT)]
     )
@@ -177,7 +225,8 @@ class EventForm(FlaskForm):
                 until=self.until.data if self.ends.data == "until" else None,
                 count=self.count.data if self.ends.data == "count" else None,
             )
-        reminder = (int(self.reminder.data),) if self.reminder.data else ()
+        found = (row.form.minutes() for row in self.reminders)
+        reminder = tuple(sorted({m for m in found if m is not None}))
         attendees = tuple(
             Attendee(a, names.get(a.lower(), ""))
             for a in attendee_addresses(self.attendees.data or "")
@@ -216,7 +265,12 @@ class EventForm(FlaskForm):
             self.ends.data = "count" if rule.count else "until" if rule.until else "never"
             self.until.data = rule.until
             self.count.data = rule.count
-        self.reminder.data = str(draft.reminder_minutes[0]) if draft.reminder_minutes else ""
+        while self.reminders.entries:
+            self.reminders.pop_entry()
+        for minutes in draft.reminder_minutes:
+            self.reminders.append_entry(reminder_row(minutes))
+        if not self.reminders.entries:
+            self.reminders.append_entry()
         self.attendees.data = "\n".join(a.email for a in draft.attendees)
 
 

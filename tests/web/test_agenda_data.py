@@ -159,6 +159,76 @@ def test_attendees_and_reminders_are_written_as_clients_read_them() -> None:
     assert agenda.read_draft(text, PARIS) == draft
 
 
+PHONE_ALARMS = (
+    "BEGIN:VALARM\r\nACTION:DISPLAY\r\nDESCRIPTION:Conseil\r\nTRIGGER:-PT10M\r\n"
+    "X-WR-ALARMUID:kept-10\r\nACKNOWLEDGED:20260504T145000Z\r\nEND:VALARM\r\n"
+    "BEGIN:VALARM\r\nACTION:DISPLAY\r\nDESCRIPTION:Drop me\r\nTRIGGER:-PT30M\r\nEND:VALARM\r\n"
+    "BEGIN:VALARM\r\nACTION:DISPLAY\r\nDESCRIPTION:Absolute\r\n"
+    "TRIGGER;VALUE=DATE-TIME:20260503T080000Z\r\nEND:VALARM\r\n"
+    "BEGIN:VALARM\r\nACTION:EMAIL\r\nDESCRIPTION:Mail\r\nSUMMARY:Conseil\r\n"
+    "ATTENDEE:mailto:emilie.durand@example.org\r\nTRIGGER:-PT2H\r\nEND:VALARM\r\n"
+    "BEGIN:VALARM\r\nACTION:DISPLAY\r\nDESCRIPTION:After the end\r\n"
+    "TRIGGER;RELATED=END:PT5M\r\nEND:VALARM\r\n"
+)
+
+
+def with_phone_alarms(text: str) -> str:
+    """The event as a phone leaves it: reminders of its own beside the form's kind."""
+    return text.replace("END:VEVENT", PHONE_ALARMS + "END:VEVENT", 1)
+
+
+def alarm_triggers(event: icalendar.Event) -> list[str]:
+    return sorted(a.get("trigger").to_ical().decode() for a in event.walk("VALARM"))
+
+
+def test_several_reminders_are_read_changed_and_the_others_kept_untouched() -> None:
+    draft = agenda.EventDraft("Conseil", datetime(2026, 5, 4, 17, 0), datetime(2026, 5, 4, 19, 0))
+    text = with_phone_alarms(agenda.new_event(draft, "c@example.org", ORGANIZER, PARIS))
+    # The form shows the two DISPLAY reminders before the start, nothing else.
+    assert agenda.read_draft(text, PARIS).reminder_minutes == (10, 30)
+
+    changed = agenda.EventDraft("Conseil", draft.start, draft.end, reminder_minutes=(10, 0, 1440))
+    saved = agenda.update_series(text, changed, ORGANIZER, PARIS)
+    event = icalendar.Calendar.from_ical(saved).walk("VEVENT")[0]
+    assert alarm_triggers(event) == sorted(
+        ["-PT10M", "P0D", "-P1D", "20260503T080000Z", "-PT2H", "PT5M"]
+    )
+    assert agenda.read_draft(saved, PARIS).reminder_minutes == (0, 10, 1440)
+    ten = next(a for a in event.walk("VALARM") if a.get("x-wr-alarmuid") is not None)
+    assert str(ten.get("x-wr-alarmuid")) == "kept-10"  # the same alarm, not a new one
+    assert ten.get("acknowledged") is not None
+    mail = next(a for a in event.walk("VALARM") if str(a.get("action")) == "EMAIL")
+    assert str(mail.get("attendee")) == "mailto:emilie.durand@example.org"
+    new = next(a for a in event.walk("VALARM") if a.get("trigger").dt == timedelta(days=-1))
+    assert str(new.get("action")) == "DISPLAY"
+    assert str(new.get("description")) == "Conseil"
+    assert "Drop me" not in saved
+
+    cleared = agenda.update_series(
+        saved, agenda.EventDraft("Conseil", draft.start, draft.end), ORGANIZER, PARIS
+    )
+    kept = icalendar.Calendar.from_ical(cleared).walk("VEVENT")[0]
+    assert alarm_triggers(kept) == sorted(["20260503T080000Z", "-PT2H", "PT5M"])
+
+
+def test_an_edited_occurrence_and_a_new_series_keep_the_alarms_the_form_does_not_show() -> None:
+    rule = agenda.Recurrence("WEEKLY", count=4)
+    start, end = datetime(2026, 5, 4, 17, 0), datetime(2026, 5, 4, 18, 0)
+    draft = agenda.EventDraft("Conseil", start, end, recurrence=rule, reminder_minutes=(15,))
+    text = with_phone_alarms(agenda.new_event(draft, "s@example.org", ORGANIZER, PARIS))
+    rid = agenda.recurrence_key(datetime(2026, 5, 11, 17, 0, tzinfo=PARIS))
+    one = agenda.EventDraft("Conseil", start + timedelta(days=7), end + timedelta(days=7))
+    moved = agenda.update_occurrence(text, rid, one, ORGANIZER, PARIS)
+    override = next(
+        e for e in icalendar.Calendar.from_ical(moved).walk("VEVENT") if e.get("recurrence-id")
+    )
+    assert alarm_triggers(override) == sorted(["20260503T080000Z", "-PT2H", "PT5M"])
+    _old, following = agenda.split_series(text, rid, one, "n@example.org", ORGANIZER, PARIS)
+    assert following is not None
+    series = icalendar.Calendar.from_ical(following).walk("VEVENT")[0]
+    assert alarm_triggers(series) == sorted(["20260503T080000Z", "-PT2H", "PT5M"])
+
+
 # --- through the DAV front -----------------------------------------------------------
 
 

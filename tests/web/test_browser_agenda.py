@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import caldav
@@ -82,7 +82,17 @@ def test_weekly_event_one_moved_one_deleted_in_views_and_through_caldav(
     page.get_by_label("Jeudi").check()
     page.get_by_label("Se termine").select_option("count")
     page.get_by_label("Nombre de fois").fill("6")
-    page.get_by_label("Rappel").select_option("15")
+    page.get_by_label("Rappel 1", exact=True).fill("15")
+    page.get_by_role("button", name="Ajouter un rappel").click()
+    expect(page.get_by_label("Rappel 2", exact=True)).to_be_focused()
+    page.get_by_label("Rappel 2", exact=True).fill("1")
+    page.get_by_label("Unité du rappel 2").select_option("days")
+    page.get_by_role("button", name="Ajouter un rappel").click()
+    page.get_by_label("Rappel 3", exact=True).fill("5")
+    page.get_by_role("button", name="Retirer Rappel 1").click()  # the 15 minutes go
+    expect(page.get_by_label("Rappel 2", exact=True)).to_have_value("5")
+    page.get_by_label("Rappel 1", exact=True).fill("2")
+    page.get_by_label("Unité du rappel 1").select_option("hours")
     page.get_by_role("button", name="Enregistrer").click()
 
     expect(page.get_by_role("status")).to_have_text("Évènement créé.")
@@ -92,6 +102,7 @@ def test_weekly_event_one_moved_one_deleted_in_views_and_through_caldav(
 
     # Move Thursday's occurrence to Friday afternoon (this occurrence only).
     open_occurrence(page, "Cours de latin", "2026-03-26")
+    expect(page.locator("#event-reminders li")).to_have_text(["5 min avant", "2 h avant"])
     page.get_by_role("link", name="Modifier cette occurrence").click()
     page.get_by_label("Date de début").fill("2026-03-27")
     page.get_by_label("Heure de début").fill("14:00")
@@ -131,6 +142,11 @@ def test_weekly_event_one_moved_one_deleted_in_views_and_through_caldav(
     master = next(e for e in events if e.get("recurrence-id") is None)
     (override,) = [e for e in events if e.get("recurrence-id") is not None]
     assert str(master.get("location")) == "Salle 12"
+    assert sorted(a.get("trigger").dt for a in master.walk("VALARM")) == [
+        timedelta(hours=-2),
+        timedelta(minutes=-5),
+    ]
+    assert {str(a.get("action")) for a in master.walk("VALARM")} == {"DISPLAY"}
     assert master.get("rrule")["BYDAY"] == ["MO", "TH"]
     assert override.get("recurrence-id").dt == datetime(2026, 3, 26, 9, 0, tzinfo=PARIS)
     assert override.get("dtstart").dt == datetime(2026, 3, 27, 14, 0, tzinfo=PARIS)
@@ -220,3 +236,107 @@ def test_read_only_share_shows_no_edit_controls_and_refuses_forged_edits(
     assert "Conseil de classe" in left.data
     assert "Intrus" not in left.data
     assert len(own_calendar(dav_client, owner.login).events()) == 1
+
+
+def test_an_edit_after_a_dav_client_changed_the_event_is_refused_and_loses_nothing(
+    open_page: Callable[..., Page],
+    server: RunningServer,
+    owner: Imported,
+    dav_client: caldav.DAVClient,
+) -> None:
+    calendar = own_calendar(dav_client, owner.login)
+    calendar.save_event(
+        dtstart=datetime(2026, 6, 9, 14, 0, tzinfo=PARIS),
+        dtend=datetime(2026, 6, 9, 15, 0, tzinfo=PARIS),
+        summary="Conseil pédagogique",
+        uid="conflict@example.org",
+    )
+    page = signed_in(open_page, server, owner)
+    page.goto(server.http_url + "/agenda/week/2026-06-09")
+    open_occurrence(page, "Conseil pédagogique", "2026-06-09")
+    page.get_by_role("link", name="Modifier", exact=True).click()
+    etag = page.locator('input[name="etag"]').get_attribute("value")
+    assert etag
+
+    # Meanwhile a phone moves it to another room (a new ETag on the server).
+    (on_phone,) = calendar.events()
+    on_phone.icalendar_component["location"] = "Salle du conseil"
+    on_phone.save()
+    (changed,) = calendar.events()
+    assert changed.get_property(caldav.elements.dav.GetEtag()) != etag
+
+    page.get_by_label("Titre").fill("Conseil pédagogique (reporté)")
+    page.get_by_role("button", name="Enregistrer").click()
+    expect(page.get_by_role("alert")).to_contain_text("modifié ailleurs")
+    expect(page.get_by_role("alert")).to_contain_text("rien n’a été enregistré")
+    expect(page.get_by_label("Titre")).to_have_value("Conseil pédagogique (reporté)")
+    (kept,) = calendar.events()
+    assert "Salle du conseil" in kept.data
+    assert "(reporté)" not in kept.data
+
+    # Opened again, the form shows the phone's change and saves over it.
+    page.goto(server.http_url + "/agenda/week/2026-06-09")
+    open_occurrence(page, "Conseil pédagogique", "2026-06-09")
+    expect(page.locator("#event-place")).to_have_text("Salle du conseil")
+    page.get_by_role("link", name="Modifier", exact=True).click()
+    page.get_by_label("Titre").fill("Conseil pédagogique (reporté)")
+    page.get_by_role("button", name="Enregistrer").click()
+    expect(page.get_by_role("status")).to_have_text("Évènement enregistré.")
+    (saved,) = calendar.events()
+    assert "Salle du conseil" in saved.data
+    assert "(reporté)" in saved.data
+
+
+def test_an_event_moves_to_another_writable_calendar_and_a_failed_move_is_undone(
+    open_page: Callable[..., Page],
+    server: RunningServer,
+    owner: Imported,
+    colleague: Imported,
+    dav_client: caldav.DAVClient,
+) -> None:
+    server.core.sharing.grant(
+        CollectionRef(colleague.login, "calendar"), owner.login, Level.WRITE, actor="test"
+    )
+    mine = own_calendar(dav_client, owner.login)
+    mine.save_event(
+        dtstart=datetime(2026, 6, 16, 9, 0, tzinfo=PARIS),
+        dtend=datetime(2026, 6, 16, 10, 0, tzinfo=PARIS),
+        summary="Sortie scolaire",
+        uid="move@example.org",
+    )
+    with caldav.DAVClient(
+        url=server.dav_url, username=colleague.login, password=PASSWORD, timeout=5
+    ) as theirs_client:
+        theirs = own_calendar(theirs_client, colleague.login)
+        page = signed_in(open_page, server, owner)
+        page.goto(server.http_url + "/agenda/week/2026-06-16")
+        open_occurrence(page, "Sortie scolaire", "2026-06-16")
+        page.get_by_role("link", name="Modifier", exact=True).click()
+        target = "Agenda personnel (Paul Rousseau)"
+        expect(page.get_by_label("Agenda")).to_have_value("calendar")
+
+        # A phone changes it meanwhile: the delete after the copy fails, the copy goes.
+        (on_phone,) = mine.events()
+        on_phone.icalendar_component["location"] = "Musée"
+        on_phone.save()
+        page.get_by_label("Agenda").select_option(label=target)
+        page.get_by_role("button", name="Enregistrer").click()
+        expect(page.get_by_role("alert")).to_contain_text("modifié ailleurs")
+        assert theirs.events() == []
+        (kept,) = mine.events()
+        assert "Musée" in kept.data
+
+        # Opened again, it moves: in the colleague's calendar, no longer in mine.
+        page.goto(server.http_url + "/agenda/week/2026-06-16")
+        open_occurrence(page, "Sortie scolaire", "2026-06-16")
+        page.get_by_role("link", name="Modifier", exact=True).click()
+        page.get_by_label("Agenda").select_option(label=target)
+        page.get_by_role("button", name="Enregistrer").click()
+        expect(page.get_by_role("status")).to_have_text("Évènement enregistré.")
+        chip = page.locator('.day-col[data-day="2026-06-16"] a.ev', has_text="Sortie scolaire")
+        expect(chip).to_have_count(1)
+        expect(chip).to_contain_text(target)
+        assert mine.events() == []
+        (moved,) = theirs.events()
+        assert "UID:move@example.org" in moved.data
+        assert "Musée" in moved.data

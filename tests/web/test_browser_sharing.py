@@ -7,6 +7,7 @@ is a 404, and a form forged to point at it changes nothing.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -35,8 +36,11 @@ def with_password(server: RunningServer, imported: Imported) -> Imported:
     return imported
 
 
-def signed_in(open_page: Callable[..., Page], server: RunningServer, who: Imported) -> Page:
-    page = open_page("fr-FR")
+def signed_in(
+    open_page: Callable[..., Page], server: RunningServer, who: Imported, **options: Any
+) -> Page:
+    """Signs ``who`` in, in French; ``options`` go to the browser context (viewport…)."""
+    page = open_page("fr-FR", **options)
     page.goto(server.http_url + "/login")
     page.get_by_label("Identifiant", exact=True).fill(who.login)
     page.get_by_label("Mot de passe", exact=True).fill(PASSWORD)
