@@ -11,30 +11,23 @@
 from __future__ import annotations
 
 import http.client
-import os
-import re
 import signal
-import subprocess
-import sys
 import threading
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import create_engine, func, select, text
 
-from groupware.config import Config
 from groupware.core.services import Core
 from groupware.dav.sqlstore.schema import dav_collections, dav_item_ranges, dav_items
 from tests.dav.accounts import Account, import_accounts
 from tests.dav.matrix_support import ServerStorage
 from tests.dav.webdav import DavHttp
+from tests.support.processes import serve_in_subprocess
 from tests.support.servers import RunningServer, make_config
 from tests.support.waiting import wait_for
 
 ICS = "text/calendar"
-_LISTENER = re.compile(r"listener\.started service=http address=127\.0\.0\.1:(\d+)")
 #: Enough acknowledged writes before the kill that it falls in the middle of some.
 ACKNOWLEDGED_BEFORE_KILL = 25
 
@@ -51,52 +44,7 @@ def _event(uid: str, summary: str) -> str:
 # --- kill -9 -------------------------------------------------------------------------
 
 
-@contextmanager
-def _server_process(config: Config) -> Iterator[tuple[subprocess.Popen[str], int]]:
-    env = dict(os.environ)
-    env.update(
-        {
-            "GROUPWARE_HTTP_LISTEN": "127.0.0.1:0",
-            "GROUPWARE_HTTPS_LISTEN": "127.0.0.1:0",
-            "GROUPWARE_AUTH__ARGON2_TIME_COST": "1",
-            "GROUPWARE_AUTH__ARGON2_MEMORY_KIB": "64",
-            "GROUPWARE_AUTH__ARGON2_PARALLELISM": "1",
-        }
-    )
-    process = subprocess.Popen(  # noqa: S603 - our own command line
-        [
-            sys.executable,
-            "-m",
-            "groupware",
-            "--data",
-            str(config.data_dir),
-            "serve",
-            "--only",
-            "http",
-        ],
-        env=env,
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        text=True,
-    )
-    assert process.stderr is not None
-    port = None
-    for line in process.stderr:
-        found = _LISTENER.search(line)
-        if found:
-            port = int(found.group(1))
-            break
-    assert port, "the server did not log its HTTP listener"
-    drain = threading.Thread(target=process.stderr.read, daemon=True)
-    drain.start()
-    try:
-        yield process, port
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=30)
-        drain.join(timeout=5)
-        process.stderr.close()
+_LISTEN = {"GROUPWARE_HTTP_LISTEN": "127.0.0.1:0", "GROUPWARE_HTTPS_LISTEN": "127.0.0.1:0"}
 
 
 def _put_until_refused(dav: DavHttp, path: str, acknowledged: list[str]) -> None:
@@ -123,7 +71,7 @@ def test_every_acknowledged_put_is_whole_after_kill_9(
         core.close()
     acknowledged: list[str] = []
     path = f"/dav/{account.login}/calendar/"
-    with _server_process(config) as (process, port):
+    with serve_in_subprocess(config, "http", _LISTEN) as (process, port):
         dav = DavHttp(f"http://127.0.0.1:{port}", account.credentials)
         writers = [
             threading.Thread(target=_put_until_refused, args=(dav, path, acknowledged))

@@ -2,79 +2,26 @@
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import smtplib
-import subprocess
-import sys
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from groupware.config import Config
 from groupware.core.events import EventBus
 from groupware.core.services import Core
 from groupware.mail.store import INBOX, MailStore
+from tests.support.processes import serve_in_subprocess
 from tests.support.servers import add_user, make_config
 from tests.support.waiting import wait_for
 
 MESSAGES = 500
-_LISTENER = re.compile(r"listener\.started service=smtp address=127\.0\.0\.1:(\d+)")
-
-
-def _environment(config: Config) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        {
-            "GROUPWARE_SMTP_LISTEN": "127.0.0.1:0",
-            "GROUPWARE_SUBMISSION_LISTEN": "127.0.0.1:0",
-            "GROUPWARE_SUBMISSION_TLS_LISTEN": "127.0.0.1:0",
-            "GROUPWARE_AUTH__ARGON2_TIME_COST": "1",
-            "GROUPWARE_AUTH__ARGON2_MEMORY_KIB": "64",
-            "GROUPWARE_AUTH__ARGON2_PARALLELISM": "1",
-        }
-    )
-    return env
-
-
-@contextmanager
-def _server(config: Config) -> Iterator[tuple[subprocess.Popen[str], int]]:
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "groupware",
-            "--data",
-            str(config.data_dir),
-            "serve",
-            "--only",
-            "smtp",
-        ],
-        env=_environment(config),
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        text=True,
-    )
-    assert process.stderr is not None
-    port = None
-    for line in process.stderr:
-        found = _LISTENER.search(line)
-        if found:
-            port = int(found.group(1))
-            break
-    assert port, "the server did not log its SMTP listener"
-    drain = threading.Thread(target=process.stderr.read, daemon=True)
-    drain.start()
-    try:
-        yield process, port
-    finally:
-        if process.poll() is None:
-            process.terminate()
-        process.wait(timeout=30)
-        drain.join(timeout=5)
-        process.stderr.close()
+_LISTEN = {
+    "GROUPWARE_SMTP_LISTEN": "127.0.0.1:0",
+    "GROUPWARE_SUBMISSION_LISTEN": "127.0.0.1:0",
+    "GROUPWARE_SUBMISSION_TLS_LISTEN": "127.0.0.1:0",
+}
 
 
 def _send(port: int, acknowledged: list[int], numbers: range) -> None:
@@ -118,7 +65,7 @@ def test_sigkill_during_a_flood_loses_and_duplicates_nothing_acknowledged(tmp_pa
     add_user(core, "Marie", "Dupont")
     core.close()
     acknowledged: list[int] = []
-    with _server(config) as (process, port):
+    with serve_in_subprocess(config, "smtp", _LISTEN) as (process, port):
         # Kill while messages are in flight: after some acknowledgements, mid-stream.
         sender = threading.Thread(
             target=_send, args=(port, acknowledged, range(MESSAGES)), daemon=True
@@ -129,7 +76,7 @@ def test_sigkill_during_a_flood_loses_and_duplicates_nothing_acknowledged(tmp_pa
         process.wait(timeout=10)
         sender.join(timeout=30)
     assert acknowledged, "nothing was acknowledged before the kill"
-    with _server(config) as (_process, port):
+    with serve_in_subprocess(config, "smtp", _LISTEN) as (_process, port):
         spool = config.data_dir / "spool" / "incoming"
         wait_for(lambda: not any(spool.glob("*.msg")), timeout_seconds=60)
         # The rest of the flood on the restarted server, numbered apart.
