@@ -69,7 +69,7 @@ def test_create_search_edit_delete_contacts_and_search_the_directory(
     expect(page.get_by_role("status")).to_have_text("Contact enregistré.")
     expect(rows).to_have_count(2)
     mail = page.get_by_role("link", name="Écrire à Marie Curie (marie.curie@example.org)")
-    expect(mail).to_have_attribute("href", "mailto:marie.curie@example.org")
+    expect(mail).to_have_attribute("href", "/mail/compose?to=marie.curie@example.org")
 
     page.get_by_label("Chercher dans vos contacts").fill("radium")
     page.get_by_role("button", name="Rechercher").click()
@@ -108,5 +108,5 @@ def test_create_search_edit_delete_contacts_and_search_the_directory(
     expect(found).to_have_count(1)
     expect(found.first).to_contain_text("Paul Rousseau")
     expect(found.first.get_by_role("link")).to_have_attribute(
-        "href", "mailto:paul.rousseau@example.org"
+        "href", "/mail/compose?to=paul.rousseau@example.org"
     )

@@ -303,6 +303,14 @@ def test_reply_is_prefilled_and_marks_the_original_answered(
         assert b"\\Answered" in client.get_flags([uids[0]])[uids[0]]
 
 
+def test_a_contacts_write_to_link_opens_compose_addressed(
+    live: RunningServer, person: Person, portal: PortalClient
+) -> None:
+    page = portal.get("/mail/compose?to=marie.curie@example.org")
+    assert page.status == 200
+    assert 'value="marie.curie@example.org"' in page.body
+
+
 def test_compose_refuses_bad_addresses_and_missing_csrf(
     live: RunningServer, person: Person, portal: PortalClient
 ) -> None:
