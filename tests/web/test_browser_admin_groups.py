@@ -18,10 +18,10 @@ from playwright.sync_api import Page, expect
 
 from groupware.core.directory import Person
 from tests.support.servers import RunningServer, add_user, make_config, running_server
+from tests.web.test_browser_admin import PASSWORD, signed_in
 
 pytestmark = pytest.mark.browser
 
-PASSWORD = "Vague-Orange-Clavier-57"  # noqa: S105 - a test password
 GROUP = "lycee-joffre.histoire-geographie"
 DISPLAY = "Histoire-Géographie — Lycée Joffre"
 
@@ -37,16 +37,6 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
 def admin(live: RunningServer) -> Person:
     person = add_user(live.core, "Armelle", "Admin", password=PASSWORD)
     return live.core.directory.set_admin(person.login, True, actor="test")
-
-
-def signed_in(open_page: Callable[..., Page], live: RunningServer, person: Person) -> Page:
-    page = open_page("fr-FR")
-    page.goto(live.http_url + "/login")
-    page.get_by_label("Identifiant", exact=True).fill(person.login)
-    page.get_by_label("Mot de passe", exact=True).fill(PASSWORD)
-    page.get_by_role("button", name="Se connecter", exact=True).click()
-    expect(page.get_by_role("heading", level=1)).to_contain_text("Bienvenue")
-    return page
 
 
 def dav(live: RunningServer, person: Person) -> caldav.DAVClient:
