@@ -123,7 +123,7 @@ class PropfindFastPath:
         permissions = rights.intersect(letters_of(user, request.path), "rw")
         if "r" not in permissions:
             return None
-        collection_id = self._leaf_collection_id(real)
+        collection_id = collection_id_of(self._engine, real)
         if collection_id is None:
             return None
         depth0 = _radicale_depth0(environ, request, call_radicale)
@@ -144,20 +144,8 @@ class PropfindFastPath:
         body = b"".join(
             (head, *items.responses(self._rows(collection_id, items.needs_text)), CLOSING_TAG)
         )
-        encoded = _encode(body, environ)
-        return FastAnswer(status, _final_headers(headers, environ, len(encoded)), encoded)
-
-    def _leaf_collection_id(self, real: str) -> int | None:
-        """The id of the calendar or address book at ``real``, without child collections."""
-        children = exists().where(dav_collections.c.parent == real)
-        query = select(dav_collections.c.id, dav_collections.c.tag, children).where(
-            dav_collections.c.path == real
-        )
-        with self._engine.connect() as conn:
-            row = conn.execute(query).first()
-        if row is None or row[1] not in LEAF_TAGS or row[2]:
-            return None
-        return int(row[0])
+        encoded = encode(body, environ)
+        return FastAnswer(status, final_headers(headers, environ, len(encoded)), encoded)
 
     def _rows(self, collection_id: int, needs_text: bool) -> list[Any]:
         columns = [
@@ -178,6 +166,19 @@ class PropfindFastPath:
             return list(conn.execute(query))
 
 
+def collection_id_of(engine: Any, real: str) -> int | None:
+    """The id of the calendar or address book at ``real``, without child collections."""
+    children = exists().where(dav_collections.c.parent == real)
+    query = select(dav_collections.c.id, dav_collections.c.tag, children).where(
+        dav_collections.c.path == real
+    )
+    with engine.connect() as conn:
+        row = conn.execute(query).first()
+    if row is None or row[1] not in LEAF_TAGS or row[2]:
+        return None
+    return int(row[0])
+
+
 def _qualifying_request(environ: dict[str, Any]) -> _Request | None:
     if environ.get("REQUEST_METHOD") != "PROPFIND" or environ.get("HTTP_DEPTH") != "1":
         return None
@@ -186,12 +187,9 @@ def _qualifying_request(environ: dict[str, Any]) -> _Request | None:
         return None
     if len([part for part in path.split("/") if part]) != 2:
         return None
-    length_text = environ.get("CONTENT_LENGTH") or "0"
-    if not length_text.isdigit():
+    body = read_body(environ)
+    if body is None:
         return None
-    # As Radicale reads it: CONTENT_LENGTH bytes (dav.guard buffered them already).
-    body = environ["wsgi.input"].read(int(length_text)) if int(length_text) else b""
-    environ["wsgi.input"] = io.BytesIO(body)  # for Radicale, should we fall back
     parsed = _parsed_props(body)
     if parsed is None:
         return None
@@ -199,6 +197,20 @@ def _qualifying_request(environ: dict[str, Any]) -> _Request | None:
     if MAX_RESOURCE_SIZE in tags:
         return None
     return _Request(path, body, mode, tags)
+
+
+def read_body(environ: dict[str, Any]) -> bytes | None:
+    """The body as Radicale reads it (CONTENT_LENGTH bytes), left readable for it.
+
+    ``None`` for a length that is not a number (Radicale answers those itself).
+    """
+    length_text = environ.get("CONTENT_LENGTH") or "0"
+    if not length_text.isdigit():
+        return None
+    # dav.guard buffered the body already.
+    body = environ["wsgi.input"].read(int(length_text)) if int(length_text) else b""
+    environ["wsgi.input"] = io.BytesIO(body)  # for Radicale, should we fall back
+    return body
 
 
 def _parsed_props(body: bytes) -> tuple[str, tuple[str, ...]] | None:
@@ -288,23 +300,23 @@ class _ItemWriter:
         }[request.mode]
         self._is_propname = request.mode == "propname"
         self._fixed = {
-            DAV + "principal-collection-set": _element(
+            DAV + "principal-collection-set": element(
                 DAV + "principal-collection-set", _href(base_prefix + "/")
             ),
-            DAV + "current-user-principal": _element(
+            DAV + "current-user-principal": element(
                 DAV + "current-user-principal", _href(base_prefix + quote(f"/{user}/"))
             ),
-            DAV + "current-user-privilege-set": _element(
+            DAV + "current-user-privilege-set": element(
                 DAV + "current-user-privilege-set", _privileges(is_writable)
             ),
-            DAV + "supported-report-set": _element(DAV + "supported-report-set", _reports()),
-            DAV + "resourcetype": _element(DAV + "resourcetype"),
-            DAV + "owner": _element(DAV + "owner", _href(base_prefix + quote(f"/{owner}/"))),
+            DAV + "supported-report-set": element(DAV + "supported-report-set", _reports()),
+            DAV + "resourcetype": element(DAV + "resourcetype"),
+            DAV + "owner": element(DAV + "owner", _href(base_prefix + quote(f"/{owner}/"))),
         }
         self._tags = tuple(tags)
         self.needs_text = not self._is_propname and DAV + "getcontentlength" in self._tags
         self._not_found = "".join(
-            _element(tag) for tag in self._tags if not self._is_item_property(tag)
+            element(tag) for tag in self._tags if not self._is_item_property(tag)
         )
 
     @staticmethod
@@ -319,7 +331,7 @@ class _ItemWriter:
 
     def _response(self, row: Any) -> str:
         if self._is_propname:
-            found = "".join(_element(tag) for tag in self._tags)
+            found = "".join(element(tag) for tag in self._tags)
             not_found = ""
         else:
             found = "".join(
@@ -351,7 +363,7 @@ class _ItemWriter:
         return f"<getcontentlength>{length}</getcontentlength>"
 
 
-def _element(tag: str, content: str = "") -> str:
+def element(tag: str, content: str = "") -> str:
     """``tag`` (Clark notation) written with its own namespace unless it is ``DAV:``."""
     if tag.startswith(DAV):
         name, declaration = tag[len(DAV) :], ""
@@ -383,7 +395,7 @@ def _reports() -> str:
     )
 
 
-def _final_headers(
+def final_headers(
     headers: list[tuple[str, str]], environ: dict[str, Any], length: int
 ) -> list[tuple[str, str]]:
     """Radicale's Depth-0 headers, with the length (and encoding) of the whole answer."""
@@ -400,7 +412,7 @@ def _wants_gzip(environ: dict[str, Any]) -> bool:
     return "gzip" in listed
 
 
-def _encode(body: bytes, environ: dict[str, Any]) -> bytes:
+def encode(body: bytes, environ: dict[str, Any]) -> bytes:
     if not _wants_gzip(environ):
         return body
     compressor = zlib.compressobj(wbits=16 + zlib.MAX_WBITS)

@@ -35,6 +35,7 @@ from groupware.dav.collections import Collections
 from groupware.dav.directory_books import DirectoryBooks
 from groupware.dav.fastpath import FastAnswer, PropfindFastPath
 from groupware.dav.freebusy import FreeBusy, is_freebusy_path
+from groupware.dav.multiget import MultigetFastPath
 from groupware.dav.scope import RequestScope, ScopeSource, is_mount_segment
 
 log = logging.getLogger(__name__)
@@ -96,8 +97,12 @@ class DavService:
         self._rights = dav_rights.Rights(
             radicale_configuration, scopes=self.scopes, storage=storage
         )
-        self._propfind = PropfindFastPath(
-            core.engine, encoding=radicale_configuration.get("encoding", "request")
+        encoding = radicale_configuration.get("encoding", "request")
+        self._propfind = PropfindFastPath(core.engine, encoding=encoding)
+        self._multiget = MultigetFastPath(
+            core.engine,
+            encoding=encoding,
+            max_vevents=radicale_configuration.get("reporting", "max_expand_occurrence"),
         )
         #: Whether ``dav.fastpath`` may answer (tests turn it off to get Radicale's answer).
         self.use_fast_paths = True
@@ -269,8 +274,15 @@ class DavService:
         return [b""] if environ.get("REQUEST_METHOD") == "HEAD" else [answer.body]
 
     def _fast_answer(self, person: Person, environ: dict[str, Any]) -> FastAnswer | None:
-        """Our own answer to the hot requests ``dav.fastpath`` handles, or ``None``."""
-        return self._propfind.answer(
+        """Our own answer to the hot requests ``dav.fastpath`` and ``dav.multiget`` handle.
+
+        ``None`` when neither does: Radicale answers.
+        """
+        method = environ.get("REQUEST_METHOD")
+        fast_path = {"PROPFIND": self._propfind, "REPORT": self._multiget}.get(method or "")
+        if fast_path is None:
+            return None
+        return fast_path.answer(
             person.login,
             environ,
             resolve=lambda path: self._storage.resolve(path)[0],
