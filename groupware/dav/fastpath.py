@@ -35,11 +35,12 @@ from xml.etree import ElementTree as ET  # noqa: S405 - the body passed dav.guar
 from xml.sax.saxutils import escape
 
 from radicale import pathutils, rights, xmlutils
-from sqlalchemy import exists, select
+from sqlalchemy import select
 
 from groupware.dav import directory_books
 from groupware.dav.sqlstore.collection import http_date
-from groupware.dav.sqlstore.schema import dav_collections, dav_items
+from groupware.dav.sqlstore.rawsql import fetch_all
+from groupware.dav.sqlstore.schema import dav_items
 
 DAV: Final = "{DAV:}"
 LEAF_TAGS: Final = frozenset({"VCALENDAR", "VADDRESSBOOK"})
@@ -67,6 +68,10 @@ ITEM_REPORTS: Final = (
     "expand-property",
     "principal-search-property-set",
     "principal-property-search",
+)
+LEAF_COLLECTION_SQL: Final = (
+    "SELECT c.id, c.tag, EXISTS (SELECT 1 FROM dav_collections k WHERE k.parent = c.path)"
+    " FROM dav_collections c WHERE c.path = ?"
 )
 STATUS_OK: Final = "<status>HTTP/1.1 200 OK</status>"
 STATUS_NOT_FOUND: Final = "<status>HTTP/1.1 404 Not Found</status>"
@@ -123,9 +128,10 @@ class PropfindFastPath:
         permissions = rights.intersect(letters_of(user, request.path), "rw")
         if "r" not in permissions:
             return None
-        collection_id = collection_id_of(self._engine, real)
-        if collection_id is None:
+        collection = leaf_collection(self._engine, real)
+        if collection is None:
             return None
+        collection_id = collection[0]
         depth0 = _radicale_depth0(environ, request, call_radicale)
         if depth0 is None:
             return None
@@ -166,17 +172,12 @@ class PropfindFastPath:
             return list(conn.execute(query))
 
 
-def collection_id_of(engine: Any, real: str) -> int | None:
-    """The id of the calendar or address book at ``real``, without child collections."""
-    children = exists().where(dav_collections.c.parent == real)
-    query = select(dav_collections.c.id, dav_collections.c.tag, children).where(
-        dav_collections.c.path == real
-    )
-    with engine.connect() as conn:
-        row = conn.execute(query).first()
-    if row is None or row[1] not in LEAF_TAGS or row[2]:
+def leaf_collection(engine: Any, real: str) -> tuple[int, str] | None:
+    """``(id, tag)`` of the calendar or address book at ``real``, without children."""
+    rows = fetch_all(engine, LEAF_COLLECTION_SQL, [real])
+    if not rows or rows[0][1] not in LEAF_TAGS or rows[0][2]:
         return None
-    return int(row[0])
+    return int(rows[0][0]), str(rows[0][1])
 
 
 def _qualifying_request(environ: dict[str, Any]) -> _Request | None:

@@ -28,9 +28,8 @@ that is not an empty ``207`` multistatus.
 
 from __future__ import annotations
 
-import io
 import posixpath
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import quote, unquote, urlparse
@@ -38,7 +37,6 @@ from xml.etree import ElementTree as ET  # noqa: S405 - the body passed dav.guar
 from xml.sax.saxutils import escape
 
 from radicale import pathutils, rights, xmlutils
-from sqlalchemy import select
 
 from groupware.dav import directory_books
 from groupware.dav.fastpath import (
@@ -46,18 +44,17 @@ from groupware.dav.fastpath import (
     DAV,
     STATUS_NOT_FOUND,
     STATUS_OK,
-    CallRadicale,
     FastAnswer,
     LettersOf,
     ResolvePath,
-    collection_id_of,
     element,
     encode,
     final_headers,
+    leaf_collection,
     read_body,
 )
 from groupware.dav.sqlstore.collection import CHUNK_SIZE
-from groupware.dav.sqlstore.schema import dav_items
+from groupware.dav.sqlstore.rawsql import fetch_all, in_list
 
 CALDAV: Final = "{urn:ietf:params:xml:ns:caldav}"
 CARDDAV: Final = "{urn:ietf:params:xml:ns:carddav}"
@@ -70,8 +67,19 @@ FOUND_PROPS: Final = frozenset({GETETAG, GETCONTENTTYPE, *TEXT_PROPS})
 #: Elements whose presence changes Radicale's answer beyond what is written here.
 FALLBACK_TAGS: Final = (CALDAV + "filter", CARDDAV + "filter", CALDAV + "expand")
 VEVENT_LINE: Final = "BEGIN:VEVENT"
-#: Radicale's answer to a multiget without hrefs, after its XML declaration.
-EMPTY_MULTISTATUS: Final = b'<multistatus xmlns="DAV:" />'
+#: The collection tag each report is for (Radicale answers others with 403).
+REPORT_TAGS: Final = {
+    CALDAV + "calendar-multiget": "VCALENDAR",
+    CARDDAV + "addressbook-multiget": "VADDRESSBOOK",
+}
+ITEMS_SQL: Final = (
+    "SELECT href, etag, text, name, component FROM dav_items WHERE collection_id = ? AND href IN "
+)
+#: Characters that make ``urlparse`` split a path (query, fragment, parameters) or
+#: that it removes (tab, line breaks).
+URL_SPECIALS: Final = frozenset("?#;\t\r\n")
+OPENING_TAG: Final = b'<multistatus xmlns="DAV:">'
+MULTI_STATUS: Final = "207 Multi-Status"
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,10 +93,18 @@ class _Multiget:
 class MultigetFastPath:
     """Answers the multiget REPORTs it can (see the module doc), ``None`` otherwise."""
 
-    def __init__(self, engine: Any, *, encoding: str, max_vevents: int) -> None:
+    def __init__(
+        self,
+        engine: Any,  # SQLAlchemy Engine
+        *,
+        encoding: str,
+        max_vevents: int,
+        extra_headers: Mapping[str, str],
+    ) -> None:
         self._engine = engine
         self._encoding = encoding
         self._max_vevents = max_vevents
+        self._extra_headers = tuple(extra_headers.items())
 
     def answer(
         self,
@@ -97,7 +113,6 @@ class MultigetFastPath:
         *,
         resolve: ResolvePath,
         letters_of: LettersOf,
-        call_radicale: CallRadicale,
     ) -> FastAnswer | None:
         """The answer to ``environ`` as Radicale would give it, or ``None``."""
         request = _qualifying_request(environ)
@@ -106,15 +121,17 @@ class MultigetFastPath:
         real = resolve(request.path)
         if not real or real.split("/", 1)[0] == directory_books.ROOT:
             return None
+        # Radicale's ``Access.check("r")`` and ``check("r", collection)`` for a
+        # calendar or address book: both are "r" on the path itself.
         if "r" not in rights.intersect(letters_of(user, request.path), "rw"):
             return None
-        collection_id = collection_id_of(self._engine, real)
-        if collection_id is None:
-            return None
+        collection = leaf_collection(self._engine, real)
+        if collection is None or REPORT_TAGS[request.root_tag] != collection[1]:
+            return None  # Radicale: 404, or 403 for the wrong report type
         names, outside = _names(request)
         if names is None:
             return None
-        rows = self._rows(collection_id, names)
+        rows = self._rows(collection[0], names)
         writer = _ResponseWriter(request, environ["SCRIPT_NAME"], self._encoding)
         responses = [writer.not_found(href) for href in outside]
         vevents = 0
@@ -127,32 +144,21 @@ class MultigetFastPath:
             vevents += writer.vevents(row[2])
         if self._max_vevents and vevents > self._max_vevents:
             return None  # Radicale refuses it with 400
-        inner = _radicale_empty_answer(environ, request, call_radicale)
-        if inner is None:
-            return None
-        status, headers, head = inner
-        body = b"".join((head, *responses, CLOSING_TAG))
+        head = f"<?xml version='1.0' encoding='{self._encoding}'?>\n".encode(self._encoding)
+        body = b"".join((head, OPENING_TAG, *responses, CLOSING_TAG))
         encoded = encode(body, environ)
-        return FastAnswer(status, final_headers(headers, environ, len(encoded)), encoded)
+        headers = [("Content-Type", f"text/xml; charset={self._encoding}")]
+        headers = final_headers(headers, environ, len(encoded)) + list(self._extra_headers)
+        return FastAnswer(MULTI_STATUS, headers, encoded)
 
     def _rows(self, collection_id: int, names: Sequence[str]) -> dict[str, tuple[Any, ...]]:
         """``name → (href, etag, text, name, component)`` of the items found."""
-        columns = (
-            dav_items.c.href,
-            dav_items.c.etag,
-            dav_items.c.text,
-            dav_items.c.name,
-            dav_items.c.component,
-        )
         found: dict[str, tuple[Any, ...]] = {}
-        with self._engine.connect() as conn:
-            for start in range(0, len(names), CHUNK_SIZE):
-                query = select(*columns).where(
-                    dav_items.c.collection_id == collection_id,
-                    dav_items.c.href.in_(names[start : start + CHUNK_SIZE]),
-                )
-                for row in conn.execute(query):
-                    found[row[0]] = tuple(row)
+        for start in range(0, len(names), CHUNK_SIZE):
+            chunk = names[start : start + CHUNK_SIZE]
+            sql = ITEMS_SQL + in_list(len(chunk))
+            for row in fetch_all(self._engine, sql, [collection_id, *chunk]):
+                found[row[0]] = row
         return found
 
 
@@ -188,13 +194,27 @@ def _qualifying_request(environ: dict[str, Any]) -> _Multiget | None:
     return _Multiget(path, root.tag, tags, hrefs)
 
 
+def _split_element(tag: str) -> tuple[str, str, str]:
+    """``tag`` empty, and its opening and closing tags around some content."""
+    whole = element(tag, "\0")
+    opening, closing = whole.split("\0")
+    return element(tag), opening, closing
+
+
+def _url_path(href: str) -> str:
+    """``urlparse(href).path``, without parsing the common plain absolute path."""
+    if href.startswith("/") and not href.startswith("//") and not URL_SPECIALS & set(href):
+        return href
+    return urlparse(href).path
+
+
 def _request_hrefs(root: ET.Element, base_prefix: str) -> tuple[str, ...] | None:
     """The hrefs as Radicale keeps them: unquoted, sanitized, below the base prefix."""
     kept: dict[str, None] = {}
     for href in root.findall(DAV + "href"):
         if not href.text:
             return None
-        path = pathutils.sanitize_path(unquote(urlparse(href.text).path))
+        path = pathutils.sanitize_path(unquote(_url_path(href.text)))
         if (path + "/").startswith(base_prefix + "/"):
             if path == base_prefix:
                 return None  # Radicale fails on it (an assertion): let it answer
@@ -232,6 +252,7 @@ class _ResponseWriter:
         self._collection_href = quote(base_prefix + request.path)
         self._tags = request.tags
         self._text_tags = sum(1 for tag in request.tags if tag in TEXT_PROPS)
+        self._text_elements = {tag: _split_element(tag) for tag in TEXT_PROPS}
         self._not_found = "".join(element(tag) for tag in request.tags if tag not in FOUND_PROPS)
 
     def not_found(self, path: str) -> bytes:
@@ -240,7 +261,7 @@ class _ResponseWriter:
 
     def found(self, row: tuple[Any, ...]) -> bytes:
         href, etag, text, name, component = row
-        found = "".join(self._value(tag, etag, text, name, component) for tag in self._tags)
+        found = "".join([self._value(tag, etag, text, name, component) for tag in self._tags])
         parts = [f"<response><href>{escape(self._collection_href + quote(href))}</href>"]
         if found:
             parts.append(f"<propstat><prop>{found}</prop>{STATUS_OK}</propstat>")
@@ -251,44 +272,21 @@ class _ResponseWriter:
 
     def vevents(self, text: str) -> int:
         """What Radicale counts against ``max_expand_occurrence`` for this item."""
-        if not self._text_tags or VEVENT_LINE not in text.upper():
+        if not self._text_tags:
             return 0
-        per_text = sum(1 for line in text.splitlines() if line.upper() == VEVENT_LINE)
-        return per_text * self._text_tags
+        # As Radicale's ``line.upper() == "BEGIN:VEVENT"`` per line: upper-casing
+        # neither makes nor removes a line break.
+        return text.upper().splitlines().count(VEVENT_LINE) * self._text_tags
 
     def _value(self, tag: str, etag: str, text: str, name: str, component: str) -> str:
         if tag == GETETAG:
             return f"<getetag>{escape(etag)}</getetag>"
         if tag in TEXT_PROPS:
-            return element(tag, escape(text)) if text else element(tag)
+            empty, opening, closing = self._text_elements[tag]
+            return f"{opening}{escape(text)}{closing}" if text else empty
         if tag == GETCONTENTTYPE:
             content_type = f"{xmlutils.OBJECT_MIMETYPES[name]};charset={self._encoding}"
             if component:
                 content_type += f";component={component}"
             return f"<getcontenttype>{escape(content_type)}</getcontenttype>"
         return ""
-
-
-def _radicale_empty_answer(
-    environ: dict[str, Any], request: _Multiget, call_radicale: CallRadicale
-) -> tuple[str, list[tuple[str, str]], bytes] | None:
-    """Radicale's answer to the same multiget without hrefs, before ``</multistatus>``."""
-    namespace, local_name = request.root_tag[1:].split("}", 1)
-    body = f'<{local_name} xmlns="{namespace}" />'.encode()
-    inner = dict(environ)
-    inner["wsgi.input"] = io.BytesIO(body)
-    inner["CONTENT_LENGTH"] = str(len(body))
-    inner.pop("HTTP_ACCEPT_ENCODING", None)  # compressed, if asked, once whole
-    answer: dict[str, Any] = {}
-
-    def keep(status: str, headers: list[tuple[str, str]], *_rest: Any) -> None:
-        answer["status"] = status
-        answer["headers"] = list(headers)
-
-    document = b"".join(call_radicale(inner, keep))
-    if not str(answer.get("status", "")).startswith("207"):
-        return None
-    if not document.rstrip().endswith(EMPTY_MULTISTATUS):
-        return None
-    head = document.rstrip()[: -len(EMPTY_MULTISTATUS)]
-    return answer["status"], answer["headers"], head + b'<multistatus xmlns="DAV:">'

@@ -103,6 +103,10 @@ class DavService:
             core.engine,
             encoding=encoding,
             max_vevents=radicale_configuration.get("reporting", "max_expand_occurrence"),
+            extra_headers={
+                key: radicale_configuration.get("headers", key)
+                for key in radicale_configuration.options("headers")
+            },
         )
         #: Whether ``dav.fastpath`` may answer (tests turn it off to get Radicale's answer).
         self.use_fast_paths = True
@@ -279,16 +283,25 @@ class DavService:
         ``None`` when neither does: Radicale answers.
         """
         method = environ.get("REQUEST_METHOD")
-        fast_path = {"PROPFIND": self._propfind, "REPORT": self._multiget}.get(method or "")
-        if fast_path is None:
-            return None
-        return fast_path.answer(
-            person.login,
-            environ,
-            resolve=lambda path: self._storage.resolve(path)[0],
-            letters_of=lambda user, path: self._rights.authorization(user, set(), path),
-            call_radicale=lambda inner, keep: self._radicale_answer(person, inner, keep),
-        )
+        if method == "REPORT":
+            return self._multiget.answer(
+                person.login, environ, resolve=self._storage_path, letters_of=self._letters
+            )
+        if method == "PROPFIND":
+            return self._propfind.answer(
+                person.login,
+                environ,
+                resolve=self._storage_path,
+                letters_of=self._letters,
+                call_radicale=lambda inner, keep: self._radicale_answer(person, inner, keep),
+            )
+        return None
+
+    def _storage_path(self, path: str) -> str:
+        return self._storage.resolve(path)[0]
+
+    def _letters(self, user: str, path: str) -> str:
+        return self._rights.authorization(user, set(), path)
 
     def _radicale_answer(
         self, person: Person, environ: dict[str, Any], start_response: Callable[..., Any]

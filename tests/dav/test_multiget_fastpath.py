@@ -91,6 +91,8 @@ def _asked_hrefs(items: list[str], path: str, owner: Person) -> list[str]:
         f"http://localhost{items[0]}" if items else f"{collection}absent.ics",
         f"{collection}missing.ics",
         f"{collection}with%20space%C3%A9.ics",
+        f"{items[0]}?query=1" if items else f"{collection}q.ics?query=1",
+        f"{collection}a;parameter.ics",
         f"{collection}sub/deeper.ics",  # not a name in the collection
         f"{collection}../calendar/x.ics",
         f"/dav/{owner.login}/elsewhere/x.ics",  # another collection: its own 404
