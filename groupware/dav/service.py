@@ -36,7 +36,11 @@ from groupware.dav.directory_books import DirectoryBooks
 from groupware.dav.fastpath import FastAnswer, PropfindFastPath
 from groupware.dav.freebusy import FreeBusy, is_freebusy_path
 from groupware.dav.multiget import MultigetFastPath
+from groupware.dav.query import QueryFastPath
+from groupware.dav.reports import ReportSettings
 from groupware.dav.scope import RequestScope, ScopeSource, is_mount_segment
+from groupware.dav.sqlstore.collection import SqlCollection
+from groupware.dav.sqlstore.storage import SqlStorage
 
 log = logging.getLogger(__name__)
 
@@ -99,15 +103,9 @@ class DavService:
         )
         encoding = radicale_configuration.get("encoding", "request")
         self._propfind = PropfindFastPath(core.engine, encoding=encoding)
-        self._multiget = MultigetFastPath(
-            core.engine,
-            encoding=encoding,
-            max_vevents=radicale_configuration.get("reporting", "max_expand_occurrence"),
-            extra_headers={
-                key: radicale_configuration.get("headers", key)
-                for key in radicale_configuration.options("headers")
-            },
-        )
+        report_settings = ReportSettings.of(radicale_configuration)
+        self._multiget = MultigetFastPath(core.engine, report_settings)
+        self._query = QueryFastPath(core.engine, report_settings, self._sql_collection)
         #: Whether ``dav.fastpath`` may answer (tests turn it off to get Radicale's answer).
         self.use_fast_paths = True
         self.freebusy = FreeBusy(storage, core.directory, core.sharing)
@@ -284,9 +282,13 @@ class DavService:
         """
         method = environ.get("REQUEST_METHOD")
         if method == "REPORT":
-            return self._multiget.answer(
-                person.login, environ, resolve=self._storage_path, letters_of=self._letters
-            )
+            for report in (self._multiget, self._query):
+                answer = report.answer(
+                    person.login, environ, resolve=self._storage_path, letters_of=self._letters
+                )
+                if answer is not None:
+                    return answer
+            return None
         if method == "PROPFIND":
             return self._propfind.answer(
                 person.login,
@@ -296,6 +298,14 @@ class DavService:
                 call_radicale=lambda inner, keep: self._radicale_answer(person, inner, keep),
             )
         return None
+
+    def _sql_collection(self, real: str) -> SqlCollection | None:
+        """The SQL-store collection at storage path ``real`` (``None``: another store)."""
+        inner = self._storage.inner
+        if not isinstance(inner, SqlStorage):
+            return None
+        found = next(iter(inner.discover(f"/{real}/")), None)
+        return found if isinstance(found, SqlCollection) else None
 
     def _storage_path(self, path: str) -> str:
         return self._storage.resolve(path)[0]

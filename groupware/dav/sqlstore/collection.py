@@ -100,6 +100,17 @@ class SqlCollection(storage.BaseCollection):
         with self._store.engine.connect() as conn:
             return list(conn.execute(query))
 
+    def _rows_by_id(self, ids_condition: Any, *conditions: Any) -> list[Row[Any]]:
+        """Rows whose ids ``ids_condition`` gives (ids of this collection), unordered.
+
+        Looked up by primary key: with the collection's condition and the href order
+        of :meth:`_rows`, SQLite walks the whole collection's (collection_id, href)
+        index testing each id (16 ms at 10,000 items instead of 1).
+        """
+        query = select(*ITEM_COLUMNS).where(ids_condition, *conditions)
+        with self._store.engine.connect() as conn:
+            return list(conn.execute(query))
+
     def get_multi(self, hrefs: Iterable[str]) -> Iterator[tuple[str, radicale_item.Item | None]]:
         wanted = list(dict.fromkeys(hrefs))
         found: dict[str, Row[Any]] = {}
@@ -126,6 +137,13 @@ class SqlCollection(storage.BaseCollection):
         self, filters: Iterable[ET.Element]
     ) -> Iterator[tuple[radicale_item.Item, bool]]:
         """Items that may match ``filters``, found in the index; ``True`` when exact."""
+        return ((self.item(row), is_exact) for row, is_exact in self.filtered_rows(filters))
+
+    def filtered_rows(self, filters: Iterable[ET.Element]) -> Iterator[tuple[Row[Any], bool]]:
+        """:meth:`get_filtered` as ``dav_items`` rows (``ITEM_COLUMNS``), in href order.
+
+        For ``dav.query``, which needs the items themselves only when not exact.
+        """
         filters = list(filters)
         tag = self.tag
         if tag == "VCALENDAR":
@@ -133,14 +151,12 @@ class SqlCollection(storage.BaseCollection):
         elif tag == "VADDRESSBOOK":
             yield from self._card_filtered(filters)
 
-    def _calendar_filtered(
-        self, filters: Sequence[ET.Element]
-    ) -> Iterator[tuple[radicale_item.Item, bool]]:
+    def _calendar_filtered(self, filters: Sequence[ET.Element]) -> Iterator[tuple[Row[Any], bool]]:
         plan = time_plan(filters, "VCALENDAR")
         component = [dav_items.c.component == plan.component] if plan.component is not None else []
         if plan.is_unbounded:
             for row in self._rows(*component):
-                yield self.item(row), plan.is_simple
+                yield row, plan.is_simple
             return
         cid = dav_item_ranges.c.collection_id
         overlapping = select(dav_item_ranges.c.item_id).where(
@@ -155,7 +171,8 @@ class SqlCollection(storage.BaseCollection):
                 dav_item_ranges.c.is_long == true(),
             ),
         )
-        rows = {row.id: row for row in self._rows(dav_items.c.id.in_(overlapping), *component)}
+        found = self._rows_by_id(dav_items.c.id.in_(overlapping), *component)
+        rows = {row.id: row for row in found}
         exact = set(rows)
         # Items whose expansion stops before the query's end: Radicale checks them.
         partial = self._rows(
@@ -167,11 +184,9 @@ class SqlCollection(storage.BaseCollection):
         for row in partial:
             rows.setdefault(row.id, row)
         for item_id, row in sorted(rows.items(), key=lambda pair: pair[1].href):
-            yield self.item(row), plan.is_simple and item_id in exact
+            yield row, plan.is_simple and item_id in exact
 
-    def _card_filtered(
-        self, filters: Sequence[ET.Element]
-    ) -> Iterator[tuple[radicale_item.Item, bool]]:
+    def _card_filtered(self, filters: Sequence[ET.Element]) -> Iterator[tuple[Row[Any], bool]]:
         plans = card_plans(filters)
         is_exact = bool(plans) and all(plan.props is not None for plan in plans)
         wanted: set[int] | None = None
@@ -181,14 +196,14 @@ class SqlCollection(storage.BaseCollection):
                 wanted = found if wanted is None else wanted & found
         if wanted is None:
             for row in self._rows():
-                yield self.item(row), False
+                yield row, False
             return
         ids = sorted(wanted)
         rows: list[Row[Any]] = []
         for start in range(0, len(ids), CHUNK_SIZE):
-            rows.extend(self._rows(dav_items.c.id.in_(ids[start : start + CHUNK_SIZE])))
+            rows.extend(self._rows_by_id(dav_items.c.id.in_(ids[start : start + CHUNK_SIZE])))
         for row in sorted(rows, key=lambda r: r.href):
-            yield self.item(row), is_exact
+            yield row, is_exact
 
     def _card_candidates(self, plan: CardFilterPlan) -> set[int] | None:
         """Ids of the items matching one ``CR:filter``, or ``None`` for "any"."""
