@@ -32,50 +32,19 @@ from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import quote
 from xml.etree import ElementTree as ET  # noqa: S405 - the body passed dav.guard
-from xml.sax.saxutils import escape
 
-from radicale import pathutils, rights, xmlutils
-from sqlalchemy import select
+from radicale import pathutils, rights
 
 from groupware.dav import directory_books
-from groupware.dav.sqlstore.collection import http_date
+from groupware.dav.item_xml import CLOSING_TAG, DAV, MAX_RESOURCE_SIZE, PropfindItems
 from groupware.dav.sqlstore.rawsql import fetch_all
-from groupware.dav.sqlstore.schema import dav_items
 
-DAV: Final = "{DAV:}"
 LEAF_TAGS: Final = frozenset({"VCALENDAR", "VADDRESSBOOK"})
-#: What ``allprop`` lists for an item (Radicale's ``xml_propfind_response``).
-ALLPROP_ITEM: Final = tuple(
-    DAV + name
-    for name in (
-        "principal-collection-set",
-        "current-user-principal",
-        "current-user-privilege-set",
-        "supported-report-set",
-        "resourcetype",
-        "owner",
-        "getetag",
-        "getlastmodified",
-        "getcontenttype",
-        "getcontentlength",
-    )
-)
-#: ``propname`` adds this one; asked for by name, it sends us back to Radicale.
-MAX_RESOURCE_SIZE: Final = "{urn:ietf:params:xml:ns:caldav}max-resource-size"
-PROPNAME_ITEM: Final = (*ALLPROP_ITEM, MAX_RESOURCE_SIZE)
-#: Reports of a plain resource (Radicale lists these three, not implemented, on items).
-ITEM_REPORTS: Final = (
-    "expand-property",
-    "principal-search-property-set",
-    "principal-property-search",
-)
 LEAF_COLLECTION_SQL: Final = (
     "SELECT c.id, c.tag, EXISTS (SELECT 1 FROM dav_collections k WHERE k.parent = c.path)"
     " FROM dav_collections c WHERE c.path = ?"
 )
-STATUS_OK: Final = "<status>HTTP/1.1 200 OK</status>"
-STATUS_NOT_FOUND: Final = "<status>HTTP/1.1 404 Not Found</status>"
-CLOSING_TAG: Final = b"</multistatus>"
+ITEM_ROWS_SQL: Final = "SELECT {columns} FROM dav_items WHERE collection_id = ? ORDER BY href"
 
 #: Calls Radicale with an environ and a start_response; returns the body chunks.
 CallRadicale = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -139,37 +108,28 @@ class PropfindFastPath:
         head, base_prefix = _splice_point(document, request.path)
         if head is None:
             return None
-        items = _ItemWriter(
-            request,
-            base_prefix,
+        items = PropfindItems(
+            mode=request.mode,
+            tags=request.tags,
+            href_prefix=base_prefix + quote(request.path),
+            base_prefix=base_prefix,
             user=user,
             owner=real.split("/", 1)[0],
             is_writable="w" in permissions,
             encoding=self._encoding,
         )
-        body = b"".join(
-            (head, *items.responses(self._rows(collection_id, items.needs_text)), CLOSING_TAG)
-        )
+        rows = self._rows(collection_id, items.columns)
+        body = b"".join((head, items.responses(rows), CLOSING_TAG))
         encoded = encode(body, environ)
         return FastAnswer(status, final_headers(headers, environ, len(encoded)), encoded)
 
-    def _rows(self, collection_id: int, needs_text: bool) -> list[Any]:
-        columns = [
-            dav_items.c.href,
-            dav_items.c.etag,
-            dav_items.c.name,
-            dav_items.c.component,
-            dav_items.c.modified_at,
-        ]
-        if needs_text:
-            columns.append(dav_items.c.text)
-        query = (
-            select(*columns)
-            .where(dav_items.c.collection_id == collection_id)
-            .order_by(dav_items.c.href)
-        )
-        with self._engine.connect() as conn:
-            return list(conn.execute(query))
+    def _rows(self, collection_id: int, columns: Sequence[str]) -> list[tuple[Any, ...]]:
+        """``columns`` (names of ``item_xml.SLOT_COLUMNS``) of every item, in href order.
+
+        Plain DB-API: 10,000 rows.
+        """
+        sql = ITEM_ROWS_SQL.format(columns=", ".join(columns))
+        return fetch_all(self._engine, sql, [collection_id])
 
 
 def leaf_collection(engine: Any, real: str) -> tuple[int, str] | None:
@@ -277,123 +237,6 @@ def _splice_point(document: bytes, path: str) -> tuple[bytes | None, str]:
     if not collection_href.endswith(quoted_path):
         return None, ""
     return document[: -len(CLOSING_TAG)], collection_href[: -len(quoted_path)]
-
-
-class _ItemWriter:
-    """Writes the ``response`` of each item row, as Radicale's ``xml_propfind_response``."""
-
-    def __init__(
-        self,
-        request: _Request,
-        base_prefix: str,
-        *,
-        user: str,
-        owner: str,
-        is_writable: bool,
-        encoding: str,
-    ) -> None:
-        self._href_prefix = base_prefix + quote(request.path)
-        self._encoding = encoding
-        tags: Sequence[str] = {
-            "prop": request.tags,
-            "allprop": ALLPROP_ITEM,
-            "propname": PROPNAME_ITEM,
-        }[request.mode]
-        self._is_propname = request.mode == "propname"
-        self._fixed = {
-            DAV + "principal-collection-set": element(
-                DAV + "principal-collection-set", _href(base_prefix + "/")
-            ),
-            DAV + "current-user-principal": element(
-                DAV + "current-user-principal", _href(base_prefix + quote(f"/{user}/"))
-            ),
-            DAV + "current-user-privilege-set": element(
-                DAV + "current-user-privilege-set", _privileges(is_writable)
-            ),
-            DAV + "supported-report-set": element(DAV + "supported-report-set", _reports()),
-            DAV + "resourcetype": element(DAV + "resourcetype"),
-            DAV + "owner": element(DAV + "owner", _href(base_prefix + quote(f"/{owner}/"))),
-        }
-        self._tags = tuple(tags)
-        self.needs_text = not self._is_propname and DAV + "getcontentlength" in self._tags
-        self._not_found = "".join(
-            element(tag) for tag in self._tags if not self._is_item_property(tag)
-        )
-
-    @staticmethod
-    def _is_item_property(tag: str) -> bool:
-        return tag in ALLPROP_ITEM
-
-    def responses(self, rows: Iterable[Any]) -> Iterable[bytes]:
-        """One ``response`` per row, encoded."""
-        encoding = self._encoding
-        for row in rows:
-            yield self._response(row).encode(encoding)
-
-    def _response(self, row: Any) -> str:
-        if self._is_propname:
-            found = "".join(element(tag) for tag in self._tags)
-            not_found = ""
-        else:
-            found = "".join(
-                self._value(tag, row) for tag in self._tags if self._is_item_property(tag)
-            )
-            not_found = self._not_found
-        parts = [f"<response><href>{self._href_prefix}{quote(row.href)}</href>"]
-        if found:
-            parts.append(f"<propstat><prop>{found}</prop>{STATUS_OK}</propstat>")
-        if not_found:
-            parts.append(f"<propstat><prop>{not_found}</prop>{STATUS_NOT_FOUND}</propstat>")
-        parts.append("</response>")
-        return "".join(parts)
-
-    def _value(self, tag: str, row: Any) -> str:
-        fixed = self._fixed.get(tag)
-        if fixed is not None:
-            return fixed
-        if tag == DAV + "getetag":
-            return f"<getetag>{escape(row.etag)}</getetag>"
-        if tag == DAV + "getlastmodified":
-            return f"<getlastmodified>{http_date(row.modified_at)}</getlastmodified>"
-        if tag == DAV + "getcontenttype":
-            content_type = f"{xmlutils.OBJECT_MIMETYPES[row.name]};charset={self._encoding}"
-            if row.component:
-                content_type += f";component={row.component}"
-            return f"<getcontenttype>{escape(content_type)}</getcontenttype>"
-        length = len(row.text.encode(self._encoding))
-        return f"<getcontentlength>{length}</getcontentlength>"
-
-
-def element(tag: str, content: str = "") -> str:
-    """``tag`` (Clark notation) written with its own namespace unless it is ``DAV:``."""
-    if tag.startswith(DAV):
-        name, declaration = tag[len(DAV) :], ""
-    elif tag.startswith("{"):
-        namespace, name = tag[1:].split("}", 1)
-        declaration = f' xmlns="{escape(namespace, {chr(34): "&quot;"})}"'
-    else:
-        name, declaration = tag, ' xmlns=""'
-    if not content:
-        return f"<{name}{declaration} />"
-    return f"<{name}{declaration}>{content}</{name}>"
-
-
-def _href(quoted: str) -> str:
-    return f"<href>{escape(quoted)}</href>"
-
-
-def _privileges(is_writable: bool) -> str:
-    names = ["read"]
-    if is_writable:
-        # Radicale's order; no "l" letter in dav.rights, so write-properties always.
-        names += ["all", "write", "write-properties", "write-content"]
-    return "".join(f"<privilege><{name} /></privilege>" for name in names)
-
-
-def _reports() -> str:
-    return "".join(
-        f"<supported-report><report><{name} /></report></supported-report>" for name in ITEM_REPORTS
-    )
 
 
 def final_headers(

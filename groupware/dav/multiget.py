@@ -29,7 +29,8 @@ from xml.etree import ElementTree as ET  # noqa: S405 - the body passed dav.guar
 
 from radicale import pathutils
 
-from groupware.dav.fastpath import DAV, FastAnswer, LettersOf, ResolvePath
+from groupware.dav.fastpath import FastAnswer, LettersOf, ResolvePath
+from groupware.dav.item_xml import DAV
 from groupware.dav.reports import (
     CALDAV,
     CARDDAV,

@@ -34,19 +34,15 @@ from radicale import pathutils, rights, xmlutils
 
 from groupware.dav import directory_books
 from groupware.dav.fastpath import (
-    CLOSING_TAG,
-    DAV,
-    STATUS_NOT_FOUND,
-    STATUS_OK,
     FastAnswer,
     LettersOf,
     ResolvePath,
-    element,
     encode,
     final_headers,
     leaf_collection,
     read_body,
 )
+from groupware.dav.item_xml import CLOSING_TAG, DAV, STATUS_NOT_FOUND, STATUS_OK, element
 
 CALDAV: Final = "{urn:ietf:params:xml:ns:caldav}"
 CARDDAV: Final = "{urn:ietf:params:xml:ns:carddav}"

@@ -108,6 +108,8 @@ class DavService:
         self._query = QueryFastPath(core.engine, report_settings, self._sql_collection)
         #: Whether ``dav.fastpath`` may answer (tests turn it off to get Radicale's answer).
         self.use_fast_paths = True
+        # They read the SQL store's tables: Radicale's file store has none.
+        self._is_sql_store = isinstance(storage.inner, SqlStorage)
         self.freebusy = FreeBusy(storage, core.directory, core.sharing)
         self.collections = Collections(
             storage,
@@ -250,7 +252,7 @@ class DavService:
                 statuses.append(status)
                 return start_response(status, headers, *rest)
 
-            fast = self._fast_answer(person, environ) if self.use_fast_paths else None
+            fast = self._fast_answer(person, environ) if self._fast_paths_apply else None
             if fast is not None:
                 start_response(fast.status, fast.headers)
                 return [fast.body]
@@ -274,6 +276,10 @@ class DavService:
         ]
         start_response(answer.status, headers)
         return [b""] if environ.get("REQUEST_METHOD") == "HEAD" else [answer.body]
+
+    @property
+    def _fast_paths_apply(self) -> bool:
+        return self.use_fast_paths and self._is_sql_store
 
     def _fast_answer(self, person: Person, environ: dict[str, Any]) -> FastAnswer | None:
         """Our own answer to the hot requests ``dav.fastpath`` and ``dav.multiget`` handle.
