@@ -14,6 +14,7 @@ every table belongs to one core module that owns its rows:
 - ``app_passwords``: ``core.app_passwords``
 - ``second_factors``, ``recovery_codes``: ``core.second_factor``
 - ``web_sessions``: ``core.web_sessions``
+- ``mail_trusted_senders``: ``core.trusted_senders``
 """
 
 from __future__ import annotations
@@ -242,6 +243,16 @@ web_sessions = Table(
     Column("system", String(32), nullable=False, default=""),
     # Ids are never reused: a page listing sessions must not sign out a newer one.
     sqlite_autoincrement=True,
+)
+
+# Senders whose remote images a person chose to see without asking each time (the
+# address in lower case); the webmail honours a row only for a verified sender.
+mail_trusted_senders = Table(
+    "mail_trusted_senders",
+    metadata,
+    Column("person_id", Integer, ForeignKey("persons.id"), primary_key=True),
+    Column("address", String(255), primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
 # Who may see a person's free/busy time; no row means the configured default.
