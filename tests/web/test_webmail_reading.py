@@ -147,7 +147,10 @@ def test_a_timed_invitation_reads_in_the_persons_zone_with_every_answer(
 def test_all_day_recurring_cancelled_and_attached_invitations(
     live: RunningServer, portal: PortalClient, reader: Person
 ) -> None:
-    all_day = "UID:day-1@outside.example\nDTSTART;VALUE=DATE:20260406\nDTEND;VALUE=DATE:20260409\nSUMMARY:Voyage scolaire"
+    all_day = (
+        "UID:day-1@outside.example\nDTSTART;VALUE=DATE:20260406\n"
+        "DTEND;VALUE=DATE:20260409\nSUMMARY:Voyage scolaire"
+    )
     _uid, page = read(
         live, portal, reader, invitation_mail("Voyage", calendar_text("REQUEST", all_day))
     )
@@ -169,7 +172,10 @@ def test_all_day_recurring_cancelled_and_attached_invitations(
         "mardi 10 mars 2026 à 08:00; jeudi 12 mars 2026 à 08:00; mardi 24 mars 2026 à 08:00" in rule
     )
 
-    until = "UID:monthly-1@outside.example\nDTSTART:20260901T070000Z\nRRULE:FREQ=MONTHLY;UNTIL=20270630T000000Z\nSUMMARY:Réunion"
+    until = (
+        "UID:monthly-1@outside.example\nDTSTART:20260901T070000Z\n"
+        "RRULE:FREQ=MONTHLY;UNTIL=20270630T000000Z\nSUMMARY:Réunion"
+    )
     _uid, page = read(
         live, portal, reader, invitation_mail("Réunion", calendar_text("PUBLISH", until))
     )
@@ -201,7 +207,8 @@ def test_a_malformed_invitation_says_so_and_the_mail_still_reads(
     live: RunningServer, portal: PortalClient, reader: Person
 ) -> None:
     for broken in (
-        "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nDTSTART:pas une date\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+        "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nDTSTART:pas une date\r\n"
+        "END:VEVENT\r\nEND:VCALENDAR\r\n",
         "ceci n'est pas de l'iCalendar\r\n",
         "BEGIN:VCALENDAR\r\nMETHOD:REQUEST\r\nEND:VCALENDAR\r\n",
     ):
@@ -265,15 +272,15 @@ def test_the_headers_page_lists_every_header_decoded_in_order_and_escaped(
     live: RunningServer, portal: PortalClient, reader: Person
 ) -> None:
     mail = (
-        "From: =?utf-8?q?Fran=C3=A7oise_L=C3=A9ger?= <f@outside.example>\r\n"
-        "To: someone@example.org\r\n"
-        "Subject: =?utf-8?b?UsOpdW5pb24gPHNjcmlwdD4=?=\r\n"
-        "X-Folded: first part\r\n\tsecond part\r\n"
-        "X-Hostile: <img src=x onerror=alert(1)>\r\n"
-        "Date: Mon, 7 Feb 2022 09:30:00 +0100\r\n"
-        "\r\n"
-        "Bonjour.\r\n"
-    ).encode()
+        b"From: =?utf-8?q?Fran=C3=A7oise_L=C3=A9ger?= <f@outside.example>\r\n"
+        b"To: someone@example.org\r\n"
+        b"Subject: =?utf-8?b?UsOpdW5pb24gPHNjcmlwdD4=?=\r\n"
+        b"X-Folded: first part\r\n\tsecond part\r\n"
+        b"X-Hostile: <img src=x onerror=alert(1)>\r\n"
+        b"Date: Mon, 7 Feb 2022 09:30:00 +0100\r\n"
+        b"\r\n"
+        b"Bonjour.\r\n"
+    )
     uid, page = read(live, portal, reader, mail)
     assert f'href="/mail/INBOX/{uid}/headers"' in page
     headers = portal.get(f"/mail/INBOX/{uid}/headers")
