@@ -15,6 +15,7 @@ the message still reads. No Flask here; the words are ``web.mail_invitation_text
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
@@ -32,6 +33,10 @@ NEXT_DATES_HORIZON: Final = timedelta(days=3 * 366)
 CALENDAR_TYPES: Final = frozenset({"text/calendar", "application/ics"})
 ANSWERS: Final = frozenset({"needs-action", "accepted", "declined", "tentative", "delegated"})
 METHODS: Final = frozenset({"REQUEST", "CANCEL", "REPLY", "PUBLISH", "COUNTER", "REFRESH"})
+#: The answers a person may send back (RFC 5546 §3.2.3), as PARTSTAT values.
+REPLY_ANSWERS: Final = ("accepted", "tentative", "declined")
+#: Properties of the invitation's event copied into a REPLY (RFC 5546 §3.2.3).
+_REPLY_COPIED: Final = ("uid", "sequence", "dtstart", "dtend", "duration", "summary", "rrule")
 
 
 class InvitationError(ValueError):
@@ -103,7 +108,7 @@ def _parse(text: str) -> icalendar.Calendar:
     return calendar
 
 
-def _master(calendar: icalendar.Calendar) -> icalendar.Event:
+def _master(calendar: icalendar.Calendar) -> icalendar.Component:
     events = list(calendar.walk("VEVENT"))
     if not events:
         raise InvitationError("no event")
@@ -274,3 +279,44 @@ def agenda_object(text: str) -> tuple[str, str]:
         ):
             kept.add_component(component)
     return kept.to_ical().decode("utf-8"), uid
+
+
+def attendee_for(invitation: Invitation, addresses: Iterable[str]) -> Participant | None:
+    """The attendee of the invitation who is the person (by any of their addresses)."""
+    mine = {a.lower() for a in addresses}
+    return next((a for a in invitation.attendees if a.address.lower() in mine), None)
+
+
+def reply_object(text: str, attendee: Participant, answer: str, now: datetime) -> str:
+    """An iTIP REPLY (RFC 5546 §3.2.3) from one attendee with their answer.
+
+    Raises:
+        InvitationError: the invitation is unreadable or has no organiser.
+        ValueError: ``answer`` is not one of :data:`REPLY_ANSWERS`.
+    """
+    if answer not in REPLY_ANSWERS:
+        raise ValueError(answer)
+    parsed = _parse(text)
+    event = _master(parsed)
+    organizer = event.get("organizer")
+    if organizer is None or not str(event.get("uid", "")).strip():
+        raise InvitationError("no organiser or UID")
+    reply = icalendar.Event()
+    for name in _REPLY_COPIED:
+        if event.get(name) is not None:
+            reply[name] = event[name]
+    reply.add("dtstamp", now.astimezone(UTC))
+    reply["organizer"] = organizer
+    reply.add(
+        "attendee",
+        f"mailto:{attendee.address}",
+        parameters={"PARTSTAT": answer.upper(), **({"CN": attendee.name} if attendee.name else {})},
+    )
+    calendar = icalendar.Calendar()
+    calendar.add("prodid", "-//groupware//webmail invitation//EN")
+    calendar.add("version", "2.0")
+    calendar.add("method", "REPLY")
+    for zone in parsed.walk("VTIMEZONE"):  # the TZIDs of DTSTART/DTEND refer to them
+        calendar.add_component(zone)
+    calendar.add_component(reply)
+    return calendar.to_ical().decode("utf-8")

@@ -8,6 +8,8 @@ writes is read back with the ``caldav`` library.
 
 from __future__ import annotations
 
+import email
+import email.policy
 import html
 import re
 import smtplib
@@ -371,3 +373,56 @@ def test_images_of_a_trusted_sender_show_only_when_its_mail_is_authenticated(
         r.event for r in live.core.audit.recent(10, event_prefix="mail.sender_", actor=reader.login)
     ]
     assert events == ["mail.sender_forgotten", "mail.sender_trusted"]
+
+
+def test_accepting_sends_the_organiser_an_itip_reply_through_submission(
+    live: RunningServer, portal: PortalClient, reader: Person
+) -> None:
+    organizer = new_user(live)
+    ics = (
+        calendar_text("REQUEST", TIMED)
+        .replace(f"mailto:{ORGANIZER}", f"mailto:{organizer.email}")
+        .replace(
+            "ATTENDEE:mailto:luc@outside.example",
+            f"ATTENDEE;CN=Moi;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:{reader.email}",
+        )
+    )
+    uid, page = read(live, portal, reader, invitation_mail("À vous", ics))
+    assert 'id="invitation-answer"' in page
+    path = f"/mail/INBOX/{uid}/invitation/answer"
+    assert portal.post(path, {"answer": "accepted"}).status == 400  # no CSRF token
+    sent = portal.submit(path, {"answer": "accepted"}, page=f"/mail/INBOX/{uid}")
+    assert sent.status == 302
+    assert f"Votre réponse a été envoyée à {organizer.email}." in html.unescape(
+        portal.get(f"/mail/INBOX/{uid}").body
+    )
+    (reply_uid,) = inbox_uids(live, organizer, 1)
+    with logged_in(live, organizer) as client:
+        client.select_folder("INBOX", readonly=True)
+        raw = client.fetch([reply_uid], ["BODY.PEEK[]"])[reply_uid][b"BODY[]"]
+    reply = email.message_from_bytes(raw, policy=email.policy.default)
+    assert reply["Subject"] == "Accepté : Conseil pédagogique".replace(" :", "\u00a0:")
+    part = next(p for p in reply.walk() if p.get_content_type() == "text/calendar")
+    assert part.get_param("method") == "REPLY"
+    calendar = part.get_content()
+    assert "METHOD:REPLY" in calendar
+    assert "UID:timed-1@outside.example" in calendar
+    assert f"PARTSTAT=ACCEPTED:mailto:{reader.email}" in calendar
+    assert "marie@outside.example" not in calendar  # only the one answering
+    # The copy in Sent.
+    with logged_in(live, reader) as client:
+        sent_folder = next(n for f, _d, n in client.list_folders() if b"\\Sent" in f)
+        client.select_folder(sent_folder, readonly=True)
+        assert len(client.search("ALL")) == 1
+    # Someone the invitation does not name cannot answer it.
+    outsider_uid, page = read(
+        live, portal, reader, invitation_mail("Pas à vous", calendar_text("REQUEST", TIMED))
+    )
+    assert 'id="invitation-answer"' not in page
+    refused = portal.submit(
+        f"/mail/INBOX/{outsider_uid}/invitation/answer",
+        {"answer": "declined"},
+        page=f"/mail/INBOX/{outsider_uid}",
+    )
+    assert refused.status == 302
+    assert len(inbox_uids_now(live, organizer)) == 1
