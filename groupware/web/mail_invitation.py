@@ -15,7 +15,8 @@ the message still reads. No Flask here; the words are ``web.mail_invitation_text
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
@@ -28,8 +29,13 @@ import recurring_ical_events
 MAX_INVITATION_BYTES: Final = 512 * 1024
 #: How many coming dates of a repeating event are shown.
 NEXT_DATES_COUNT: Final = 3
-#: How far ahead those dates are looked for.
-NEXT_DATES_HORIZON: Final = timedelta(days=3 * 366)
+#: Rules whose first dates are listed (see ``_is_plain``).
+PLAIN_FREQUENCIES: Final = frozenset({"DAILY", "WEEKLY", "MONTHLY", "YEARLY"})
+PLAIN_RULE_PARTS: Final = frozenset(
+    {"FREQ", "INTERVAL", "COUNT", "UNTIL", "BYDAY", "BYMONTH", "WKST"}
+)
+#: Occurrences of the part's events looked at, at most, to find those dates.
+MAX_SCANNED_OCCURRENCES: Final = 50
 CALENDAR_TYPES: Final = frozenset({"text/calendar", "application/ics"})
 ANSWERS: Final = frozenset({"needs-action", "accepted", "declined", "tentative", "delegated"})
 METHODS: Final = frozenset({"REQUEST", "CANCEL", "REPLY", "PUBLISH", "COUNTER", "REFRESH"})
@@ -95,6 +101,28 @@ class Invitation:
 def is_calendar_part(mime: str, filename: str) -> bool:
     """Whether a MIME part is an iCalendar object (by type, or an ``.ics`` name)."""
     return mime in CALENDAR_TYPES or filename.lower().endswith(".ics")
+
+
+#: What icalendar and recurring-ical-events raise on content they cannot use.
+_LIBRARY_ERRORS: Final = (
+    *(ValueError, KeyError, TypeError, IndexError, AttributeError, OverflowError),
+    AssertionError,  # icalendar asserts on some content lines it cannot write
+)
+
+
+@contextmanager
+def _unreadable() -> Iterator[None]:
+    """Any library error while reading a hostile part becomes an InvitationError.
+
+    icalendar parses lazily: a broken property (``BrokenCalendarProperty``, a
+    ValueError) surfaces only when it is read, anywhere below.
+    """
+    try:
+        yield
+    except InvitationError:
+        raise
+    except _LIBRARY_ERRORS as exc:
+        raise InvitationError("unreadable") from exc
 
 
 def _parse(text: str) -> icalendar.Calendar:
@@ -184,25 +212,49 @@ def _rule(event: icalendar.Event, zone: ZoneInfo) -> Rule | None:
     )
 
 
+def _is_plain(event: icalendar.Component) -> bool:
+    """Whether the event's dates come regularly enough to list the first few cheaply.
+
+    dateutil (under recurring-ical-events) looks for the next date of a rule until
+    it finds one: a hostile ``FREQ=SECONDLY``, a ``BYSECOND`` list or an
+    impossible rule (``BYMONTH=2;BYMONTHDAY=30``, ``BYDAY=9MO``) costs seconds or
+    scans to the year 9999. Only rules made of plain parts get their first dates;
+    every rule is still described in words.
+    """
+    rules = event.get("rrule")
+    for rule in rules if isinstance(rules, list) else [rules]:
+        if str(rule.get("FREQ", [""])[0]).upper() not in PLAIN_FREQUENCIES:
+            return False
+        if set(rule) - PLAIN_RULE_PARTS:
+            return False
+        if any(char.isdigit() for day in rule.get("BYDAY", []) for char in str(day)):
+            return False
+    return True
+
+
 def _next_dates(
-    calendar: icalendar.Calendar, event: icalendar.Event, zone: ZoneInfo
+    calendar: icalendar.Calendar, event: icalendar.Component, zone: ZoneInfo
 ) -> tuple[datetime | date, ...]:
-    """The first few dates of a repeating event, from its start."""
+    """The first few dates of a repeating event, from its start (read lazily)."""
+    if not _is_plain(event):
+        return ()
     start = event.decoded("dtstart")
     low = start if _is_day(start) else _local(start, zone)
-    high = low + NEXT_DATES_HORIZON
-    try:
-        found = recurring_ical_events.of(calendar).between(low, high)
-    except (ValueError, TypeError, recurring_ical_events.InvalidCalendar) as exc:
-        raise InvitationError("bad recurrence") from exc
-    dates = []
-    for occurrence in found:
-        if str(occurrence.get("uid", "")) != str(event.get("uid", "")):
-            continue
-        dates.append(_local(occurrence.decoded("dtstart"), zone))
-        if len(dates) == NEXT_DATES_COUNT:
+    uid = str(event.get("uid", ""))
+    dates: list[datetime | date] = []
+    for scanned, occurrence in enumerate(recurring_ical_events.of(calendar).after(low)):
+        if scanned >= MAX_SCANNED_OCCURRENCES:
             break
+        if str(occurrence.get("uid", "")) == uid:
+            dates.append(_local(occurrence.decoded("dtstart"), zone))
+            if len(dates) == NEXT_DATES_COUNT:
+                break
     return tuple(dates)
+
+
+def day_of(value: datetime | date) -> date:
+    """The day of a date or time."""
+    return value.date() if isinstance(value, datetime) else value
 
 
 def _participant(value: Any, answer_default: str = "needs-action") -> Participant:
@@ -231,29 +283,30 @@ def read_invitation(text: str, zone: ZoneInfo) -> Invitation:
     Raises:
         InvitationError: the text is not iCalendar, or has no readable event.
     """
-    if len(text) > MAX_INVITATION_BYTES:
-        raise InvitationError("too large")
-    calendar = _parse(text)
-    event = _master(calendar)
-    start, end = _times(event, zone)
-    rule = _rule(event, zone)
-    method = str(calendar.get("method", "")).upper()
-    organizer = event.get("organizer")
-    return Invitation(
-        method=method if method in METHODS else "",
-        uid=str(event.get("uid", "")),
-        title=str(event.get("summary", "")),
-        start=start,
-        end=end,
-        is_all_day=_is_day(start),
-        rule=rule,
-        next_dates=_next_dates(calendar, event, zone) if rule else (),
-        location=str(event.get("location", "")),
-        description=str(event.get("description", "")),
-        organizer=_participant(organizer, "accepted") if organizer is not None else None,
-        attendees=_attendees(event),
-        is_cancelled=method == "CANCEL" or str(event.get("status", "")).upper() == "CANCELLED",
-    )
+    with _unreadable():
+        if len(text) > MAX_INVITATION_BYTES:
+            raise InvitationError("too large")
+        calendar = _parse(text)
+        event = _master(calendar)
+        start, end = _times(event, zone)
+        rule = _rule(event, zone)
+        method = str(calendar.get("method", "")).upper()
+        organizer = event.get("organizer")
+        return Invitation(
+            method=method if method in METHODS else "",
+            uid=str(event.get("uid", "")),
+            title=str(event.get("summary", "")),
+            start=start,
+            end=end,
+            is_all_day=_is_day(start),
+            rule=rule,
+            next_dates=_next_dates(calendar, event, zone) if rule else (),
+            location=str(event.get("location", "")),
+            description=str(event.get("description", "")),
+            organizer=_participant(organizer, "accepted") if organizer is not None else None,
+            attendees=_attendees(event),
+            is_cancelled=method == "CANCEL" or str(event.get("status", "")).upper() == "CANCELLED",
+        )
 
 
 def agenda_object(text: str) -> tuple[str, str]:
@@ -266,19 +319,20 @@ def agenda_object(text: str) -> tuple[str, str]:
     Raises:
         InvitationError: unreadable, or an event without a UID.
     """
-    calendar = _parse(text)
-    uid = str(_master(calendar).get("uid", "")).strip()
-    if not uid:
-        raise InvitationError("no UID")
-    kept = icalendar.Calendar()
-    kept.add("prodid", "-//groupware//webmail invitation//EN")
-    kept.add("version", "2.0")
-    for component in calendar.subcomponents:
-        if component.name == "VTIMEZONE" or (
-            component.name == "VEVENT" and str(component.get("uid", "")).strip() == uid
-        ):
-            kept.add_component(component)
-    return kept.to_ical().decode("utf-8"), uid
+    with _unreadable():
+        calendar = _parse(text)
+        uid = str(_master(calendar).get("uid", "")).strip()
+        if not uid:
+            raise InvitationError("no UID")
+        kept = icalendar.Calendar()
+        kept.add("prodid", "-//groupware//webmail invitation//EN")
+        kept.add("version", "2.0")
+        for component in calendar.subcomponents:
+            if component.name == "VTIMEZONE" or (
+                component.name == "VEVENT" and str(component.get("uid", "")).strip() == uid
+            ):
+                kept.add_component(component)
+        return kept.to_ical().decode("utf-8"), uid
 
 
 def attendee_for(invitation: Invitation, addresses: Iterable[str]) -> Participant | None:
@@ -294,29 +348,33 @@ def reply_object(text: str, attendee: Participant, answer: str, now: datetime) -
         InvitationError: the invitation is unreadable or has no organiser.
         ValueError: ``answer`` is not one of :data:`REPLY_ANSWERS`.
     """
-    if answer not in REPLY_ANSWERS:
-        raise ValueError(answer)
-    parsed = _parse(text)
-    event = _master(parsed)
-    organizer = event.get("organizer")
-    if organizer is None or not str(event.get("uid", "")).strip():
-        raise InvitationError("no organiser or UID")
-    reply = icalendar.Event()
-    for name in _REPLY_COPIED:
-        if event.get(name) is not None:
-            reply[name] = event[name]
-    reply.add("dtstamp", now.astimezone(UTC))
-    reply["organizer"] = organizer
-    reply.add(
-        "attendee",
-        f"mailto:{attendee.address}",
-        parameters={"PARTSTAT": answer.upper(), **({"CN": attendee.name} if attendee.name else {})},
-    )
-    calendar = icalendar.Calendar()
-    calendar.add("prodid", "-//groupware//webmail invitation//EN")
-    calendar.add("version", "2.0")
-    calendar.add("method", "REPLY")
-    for zone in parsed.walk("VTIMEZONE"):  # the TZIDs of DTSTART/DTEND refer to them
-        calendar.add_component(zone)
-    calendar.add_component(reply)
-    return calendar.to_ical().decode("utf-8")
+    with _unreadable():
+        if answer not in REPLY_ANSWERS:
+            raise ValueError(answer)
+        parsed = _parse(text)
+        event = _master(parsed)
+        organizer = event.get("organizer")
+        if organizer is None or not str(event.get("uid", "")).strip():
+            raise InvitationError("no organiser or UID")
+        reply = icalendar.Event()
+        for name in _REPLY_COPIED:
+            if event.get(name) is not None:
+                reply[name] = event[name]
+        reply.add("dtstamp", now.astimezone(UTC))
+        reply["organizer"] = organizer
+        reply.add(
+            "attendee",
+            f"mailto:{attendee.address}",
+            parameters={
+                "PARTSTAT": answer.upper(),
+                **({"CN": attendee.name} if attendee.name else {}),
+            },
+        )
+        calendar = icalendar.Calendar()
+        calendar.add("prodid", "-//groupware//webmail invitation//EN")
+        calendar.add("version", "2.0")
+        calendar.add("method", "REPLY")
+        for zone in parsed.walk("VTIMEZONE"):  # the TZIDs of DTSTART/DTEND refer to them
+            calendar.add_component(zone)
+        calendar.add_component(reply)
+        return calendar.to_ical().decode("utf-8")
