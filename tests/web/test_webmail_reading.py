@@ -348,6 +348,28 @@ def test_images_of_a_trusted_sender_show_only_when_its_mail_is_authenticated(
     assert 'id="sender-unverified"' in forged
     assert "rien ne prouve que ce message vienne de cette adresse" in forged
     assert 'id="trust-sender"' not in forged
+    # Nor with a HELO name that imitates the end of our Received line, nor with a
+    # Received line of ours forged inside the message.
+    imitation = (
+        f"x by {live.config.smtp.hostname or 'mail.example.org'} (groupware) with ESMTPSA id Q"
+    )
+    forged_trace = (
+        b"Received: from laptop (127.0.0.1)\r\n\tby mail.example.org (groupware) with ESMTPSA "
+        b"id Q1\r\n\t; Mon, 7 Feb 2022 09:30:00 +0100\r\n"
+    ) + newsletter(colleague.email)
+    host, port = live.addresses["smtp"]
+    before = len(inbox_uids_now(live, reader))
+    with smtplib.SMTP(host, port, timeout=TIMEOUT_SECONDS) as smtp:
+        smtp.ehlo(imitation)
+        smtp.sendmail("x@outside.example", [reader.email], newsletter(colleague.email))
+        smtp.sendmail("x@outside.example", [reader.email], forged_trace)
+    both = inbox_uids(live, reader, before + 2)[-2:]
+    traces = [html.unescape(portal.get(f"/mail/INBOX/{uid}/headers").body) for uid in both]
+    assert sum(f"from {imitation} (" in trace for trace in traces) == 1  # the HELO got there
+    for uid in both:
+        page = html.unescape(portal.get(f"/mail/INBOX/{uid}").body)
+        assert 'id="images-blocked"' in page, uid
+        assert 'id="sender-unverified"' in page
     # An outside sender cannot even be trusted: the button is refused by the server.
     _uid, outside = read(live, portal, reader, newsletter("lettre@outside.example"))
     assert 'id="trust-sender"' not in outside
