@@ -35,6 +35,7 @@ from groupware.web.mail_folders import (
     folder_tree,
     message_page,
 )
+from groupware.web.mail_staging import staging_for
 
 log = logging.getLogger(__name__)
 
@@ -94,10 +95,11 @@ def imap(operation: Callable[[IMAPClient], T]) -> T:
 
 
 def forget_session(session_id: int) -> None:
-    """Log out the IMAP connection of a web session that ends (sign-out)."""
+    """Log out the IMAP connection of a web session that ends (sign-out); drop its uploads."""
     found = services().mail
     if found is not None:
         found.pool.discard(session_id)
+    staging_for(services().core.config).discard_session(session_id)
 
 
 @bp.errorhandler(MailUnavailableError)
