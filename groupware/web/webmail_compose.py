@@ -190,7 +190,7 @@ def _fill_from_message(form: ComposeForm, folder: str, uid: int, mode: str) -> l
     original = _original(folder, uid)
     form.origin_folder.data, form.origin_uid.data, form.mode.data = folder, str(uid), mode
     if mode == "attach":
-        form.subject.data = _prefixed_forward(original.subject)
+        form.subject.data, form.format.data = _prefixed_forward(original.subject), "html"
         whole = imap(lambda c: original_as_attachment(c, folder, uid, original.subject))
         return _stage_all([whole])
     start = _prefill(original, mode)
@@ -234,6 +234,7 @@ def _fill(form: ComposeForm) -> list[StagedFile]:
     if folder and uid.isdigit() and mode in MODES:
         return _fill_from_message(form, folder, int(uid), mode)
     form.to.data = request.args.get("to", "")
+    form.format.data = "html"
     return []
 
 
@@ -404,9 +405,14 @@ def compose() -> str | Response:
         staged = staging().files(current_user.session_id, ids)
     else:
         staged = staging().files(current_user.session_id, attached_ids())
+    # The script starts the editor in this format and sets the field; without the
+    # script the page posts plain text, whatever the message started as.
+    start_format = "html" if form.format.data == "html" else "plain"
+    form.format.data = "plain"
     return render_template(
         "mail/compose.html",
         form=form,
+        start_format=start_format,
         staged=staged,
         size_text=size_text,
         limit_bytes=staging().limit_bytes,

@@ -91,8 +91,9 @@ function setUpEditor(form) {
     body.value = editor.innerText;
   };
   // The server cleaned this HTML (nh3) before putting it in the page.
-  editor.innerHTML = format.value === "html" && html.value ? html.value : textToHtml(body.value);
-  show(form.dataset.start === "plain" ? "plain" : "html");
+  const start = form.dataset.start === "plain" ? "plain" : "html";
+  editor.innerHTML = start === "html" && html.value ? html.value : textToHtml(body.value);
+  show(start);
 
   toPlain.addEventListener("click", () => {
     body.value = editor.innerText;
