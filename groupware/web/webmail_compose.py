@@ -337,7 +337,7 @@ def _stage_uploads(form: ComposeForm, ids: list[str]) -> list[str]:
                 current_user.session_id,
                 upload.filename,
                 upload.mimetype or "",
-                upload.read(),
+                upload.read(area.limit_bytes + 1),  # enough to know it is too big
                 with_ids=ids,
             )
         except StagingLimitError:

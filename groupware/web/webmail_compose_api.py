@@ -73,12 +73,13 @@ def upload() -> Response | tuple[Response, int]:
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         return jsonify({"error": _("Choose a file first.")}), HTTP_BAD_REQUEST
+    area = staging()
     try:
-        staged = staging().add(
+        staged = area.add(
             current_user.session_id,
             upload.filename,
             upload.mimetype or "",
-            upload.read(),
+            upload.read(area.limit_bytes + 1),  # enough to know it is too big
             with_ids=attached_ids(),
         )
     except StagingLimitError:

@@ -132,6 +132,7 @@ def test_forward_with_its_attachment_and_remove_an_upload(
     extra = tmp_path / "inutile.txt"
     extra.write_text("à enlever")
     page = sign_in(open_page, live, person)
+    page.clock.install()  # to fast-forward to the autosave
     page.goto(f"{live.http_url}/mail/INBOX/{uid}")
     page.get_by_role("link", name="Transférer", exact=True).click()
     items = page.locator("#attachment-list li")
@@ -147,8 +148,13 @@ def test_forward_with_its_attachment_and_remove_an_upload(
     page.locator("#editor").click()
     page.locator("#editor").press("Control+Home")
     page.locator("#editor").press_sequentially("Pour information.")
-    page.locator("#send").click()
+    expect(page.locator("#draft-status")).to_be_empty()
+    page.clock.fast_forward("00:31")
+    expect(page.locator("#draft-status")).to_contain_text(re.compile(r"\d"))
+    assert special_count(live, person, b"\\Drafts") == 1
+    page.locator("#send").click(timeout=SEND_TIMEOUT_MS)
     expect(page.locator("p.flash-success")).to_be_visible()
+    assert special_count(live, person, b"\\Drafts") == 0  # the autosaved draft went
     message = received(live, colleague)
     (attachment,) = message.iter_attachments()
     assert attachment.get_filename() == "compte rendu été.pdf"

@@ -10,18 +10,22 @@ from __future__ import annotations
 import base64
 import email
 import json
+import os
 import re
 import secrets
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from email.message import EmailMessage
 from email.policy import default
+from pathlib import Path
 
 import pytest
 
 from groupware.core.directory import Person
+from groupware.web.mail_staging import STALE_SECONDS, Staging
 from tests.mail.imap_support import PASSWORD, deliver, logged_in, new_user
 from tests.support.servers import RunningServer, make_config, running_server
 from tests.web.portal_client import PortalClient
@@ -374,3 +378,27 @@ def test_address_completion_finds_a_personal_contact_and_a_directory_person(
     assert json.loads(portal.get("/mail/compose/addresses?q=z").body) == []
     anonymous = PortalClient(live.http_url)
     assert anonymous.get("/mail/compose/addresses?q=zylber").status == 302
+
+
+def test_staged_files_go_when_the_person_signs_out(
+    live: RunningServer, person: Person, portal: PortalClient
+) -> None:
+    _status, staged = upload(portal, token(portal), "a.txt", b"a")
+    staging = live.config.data_dir / "webmail-staging"
+    assert staged["id"] in [p.name for p in staging.rglob("*")]
+    assert portal.sign_out().status == 302
+    assert staged["id"] not in [p.name for p in staging.rglob("*")]
+
+
+def test_staged_files_older_than_a_day_are_swept(tmp_path: Path) -> None:
+    area = Staging(tmp_path / "staging", limit_bytes=1000)
+    old = area.add(7, "ancien.txt", "text/plain", b"old")
+    for path in (tmp_path / "staging" / "7").iterdir():
+        two_days_ago = time.time() - 2 * STALE_SECONDS
+        os.utime(path, (two_days_ago, two_days_ago))
+    fresh = area.add(8, "récent.txt", "text/plain; charset=utf-8", b"new")
+    assert area.get(7, old.id) is None
+    assert not (tmp_path / "staging" / "7").exists()
+    assert area.get(8, fresh.id) == fresh
+    assert fresh.media_type == "text/plain"
+    assert area.read(8, fresh.id) == b"new"
