@@ -250,7 +250,8 @@ function setUpSuggestions(form, input) {
   list.setAttribute("role", "listbox");
   list.setAttribute("aria-label", form.dataset.textSuggestions);
   list.hidden = true;
-  input.after(list);
+  // Below the field's own box (in the flex column of .field it would sit on the label).
+  input.closest("[data-address-field]").append(list);
   input.setAttribute("role", "combobox");
   input.setAttribute("aria-autocomplete", "list");
   input.setAttribute("aria-expanded", "false");
