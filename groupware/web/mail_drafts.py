@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import email.utils
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.policy import SMTP, default
-from typing import Final
+from typing import Final, cast
 
 from imapclient import SEEN, IMAPClient  # type: ignore[import-untyped]
 
@@ -108,10 +109,31 @@ def _body(message: EmailMessage, subtype: str) -> str:
     return content if isinstance(content, str) else ""
 
 
+def _leaves(part: EmailMessage) -> Iterator[EmailMessage]:
+    """Every part that is not a multipart, depth first (an attached message is one leaf)."""
+    if part.get_content_maintype() == "multipart":
+        for child in part.iter_parts():
+            yield from _leaves(cast(EmailMessage, child))
+        return
+    yield part
+
+
+def _is_attachment(part: EmailMessage) -> bool:
+    """The reading pane's rule (``mail_structure.Part.is_attachment``), on a parsed part."""
+    disposition = part.get_content_disposition() or ""
+    if disposition == "attachment":
+        return True
+    if part.get_content_type() in ("text/plain", "text/html"):
+        return bool(part.get_filename()) and disposition != "inline"
+    return not (part["Content-ID"] and part.get_content_maintype() == "image")
+
+
 def attachments_of(message: EmailMessage) -> list[Attachment]:
     """The attachments of a parsed message, decoded (an attached message as its octets)."""
     found: list[Attachment] = []
-    for part in message.iter_attachments():
+    for part in _leaves(message):
+        if not _is_attachment(part):
+            continue
         media_type = part.get_content_type()
         if media_type == RFC822:
             inner = part.get_payload(0)
@@ -125,9 +147,8 @@ def attachments_of(message: EmailMessage) -> list[Attachment]:
 
 def parse_message(raw: bytes) -> EmailMessage:
     """Octets as a message with the modern API."""
-    parsed = BytesParser(policy=default).parsebytes(raw)
-    assert isinstance(parsed, EmailMessage)  # noqa: S101 - policy=default makes EmailMessage
-    return parsed
+    # policy=default makes EmailMessage objects; the stubs only know Message.
+    return cast(EmailMessage, BytesParser(policy=default).parsebytes(raw))
 
 
 def read_draft(client: IMAPClient, folder: str, uid: int) -> StoredDraft:

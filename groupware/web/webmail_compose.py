@@ -118,6 +118,14 @@ def limit_text() -> str:
     )
 
 
+def total_text() -> str:
+    """The refusal shown when a message's attachments exceed the limit together."""
+    return _(
+        "Attachments are limited to %(size)s in total: untick some of them.",
+        size=size_text(staging().limit_bytes),
+    )
+
+
 def _sender() -> Mailbox:
     person = current_user.person
     return Mailbox(person.display_name, person.email)
@@ -158,6 +166,11 @@ def _prefill(original: OpenedMessage, mode: str) -> Prefill:
     when = format_datetime(original.date, "medium") if original.date else ""
     sender = ", ".join(str(m) for m in original.sender)
     attribution = _("On %(date)s, %(sender)s wrote:", date=when, sender=sender)
+    if original.text is None and original.html is not None:
+        # HTML only: the plain-text quote (for a page without script) is made from it.
+        original = dataclasses.replace(
+            original, text=html_to_text(clean_compose_html(original.html))
+        )
     start = reply_prefill(
         original, current_user.person.email, to_all=mode == "all", attribution=attribution
     )
@@ -268,9 +281,13 @@ def draft_of(form: ComposeForm, ids: list[str], *, strict: bool) -> Draft | None
     if parsed is None:
         return None
     area = staging()
+    files = area.files(current_user.session_id, ids)
+    if sum(f.size_bytes for f in files) > area.limit_bytes:
+        # Each upload was checked; this catches files uploaded as if for separate messages.
+        form.body.errors = [total_text()]
+        return None
     attachments = [
-        Attachment(f.name, f.media_type, area.read(current_user.session_id, f.id))
-        for f in area.files(current_user.session_id, ids)
+        Attachment(f.name, f.media_type, area.read(current_user.session_id, f.id)) for f in files
     ]
     text, cleaned = _bodies(form)
     draft = Draft(
@@ -293,10 +310,17 @@ def draft_of(form: ComposeForm, ids: list[str], *, strict: bool) -> Draft | None
     return draft
 
 
-def keep_draft(form: ComposeForm, ids: list[str]) -> int:
-    """Save the form in Drafts in place of its previous version; the new UID."""
+def keep_draft(form: ComposeForm, ids: list[str]) -> int | None:
+    """Save the form in Drafts in place of its previous version; the new UID.
+
+    ``None`` with the form's errors set when the attachments exceed the limit.
+
+    Raises:
+        NoDraftsFolderError: the mailbox has no Drafts folder.
+    """
     draft = draft_of(form, ids, strict=False)
-    assert draft is not None  # noqa: S101 - lenient parsing always gives one
+    if draft is None:
+        return None
     message = build_message(draft, _sender(), _domain(), keep_bcc=True)
     previous = form.draft_uid.data or ""
     uid = imap(lambda c: save_draft(c, message, int(previous) if previous.isdigit() else None))
@@ -382,11 +406,12 @@ def _post(form: ComposeForm) -> tuple[Response | None, list[str]]:
         return None, ids
     if action == "draft":
         try:
-            keep_draft(form, ids)
+            saved = keep_draft(form, ids)
         except NoDraftsFolderError:
             flash(_("There is no Drafts folder to save the draft in."), "error")
         else:
-            flash(_("Draft saved."), "success")
+            if saved is not None:
+                flash(_("Draft saved."), "success")
         return None, ids
     return _send(form, ids), ids
 
@@ -409,6 +434,8 @@ def compose() -> str | Response:
     # script the page posts plain text, whatever the message started as.
     start_format = "html" if form.format.data == "html" else "plain"
     form.format.data = "plain"
+    # Posted HTML shown again (an error to correct) goes back into the editor cleaned.
+    form.html_body.data = clean_compose_html(form.html_body.data or "")
     return render_template(
         "mail/compose.html",
         form=form,

@@ -39,6 +39,7 @@ from groupware.web.webmail_compose import (
     keep_draft,
     limit_text,
     staging,
+    total_text,
 )
 
 MIN_QUERY_CHARS: Final = 2
@@ -62,6 +63,8 @@ def autosave() -> Response | tuple[Response, int]:
     except NoDraftsFolderError:
         message = _("There is no Drafts folder to save the draft in.")
         return jsonify({"error": message}), HTTP_CONFLICT
+    if uid is None:
+        return jsonify({"error": total_text()}), HTTP_TOO_LARGE
     saved = _("Draft saved at %(time)s.", time=format_time(format="short"))
     return jsonify({"draft_uid": uid, "message": saved})
 

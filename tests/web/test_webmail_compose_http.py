@@ -292,6 +292,21 @@ def test_uploads_beyond_the_limit_are_refused_with_a_message(
         portal, f"/mail/compose/attachments/{first['id']}/remove", [("csrf_token", csrf)]
     )
     assert status == 200
+    # Uploaded as if for two messages, then named together: refused at send.
+    colleague = new_user(live)
+    _status, other = upload(portal, csrf, "c.bin", b"c" * (LIMIT_BYTES - 1000))
+    form = [("csrf_token", csrf), ("to", colleague.email), ("subject", "x"), ("body", "y")]
+    form += [("attachment", alone["id"]), ("attachment", other["id"])]
+    status, body = post(portal, "/mail/compose", form)
+    assert status == 200
+    assert 'class="error"' in body
+    status, body = post(portal, "/mail/compose/autosave", form)
+    assert status == 413
+    assert drafts(live, person) == {}
+    with logged_in(live, person) as client:
+        sent = next(n for f, _d, n in client.list_folders() if b"\\Sent" in f)
+        assert client.select_folder(sent, readonly=True)[b"EXISTS"] == 0
+
     staging = live.config.data_dir / "webmail-staging"
     names = [p.name for p in staging.rglob("*") if p.is_file()]
     assert first["id"] not in names

@@ -13,13 +13,14 @@ document.addEventListener("DOMContentLoaded", () => {
   const token = form.querySelector('input[name="csrf_token"]').value;
   const status = document.getElementById("draft-status");
   const editor = setUpEditor(form);
-  const state = { dirty: false, saving: null };
+  const state = { dirty: false, saving: null, busy: false, leaving: false };
   setUpUploads(form, token, () => { state.dirty = true; });
   for (const box of form.querySelectorAll("[data-address-field] input")) {
     setUpSuggestions(form, box);
   }
 
   const save = async () => {
+    if (state.leaving) return;
     editor.sync();
     state.dirty = false;
     status.textContent = form.dataset.textSaving;
@@ -41,7 +42,9 @@ document.addEventListener("DOMContentLoaded", () => {
   };
   const saveOnce = () => {
     // One save at a time, so each replaces the version the previous one made.
-    state.saving = (state.saving || Promise.resolve()).then(save);
+    state.busy = true;
+    state.saving = (state.saving || Promise.resolve()).then(save)
+      .finally(() => { state.busy = false; });
     return state.saving;
   };
 
@@ -51,7 +54,17 @@ document.addEventListener("DOMContentLoaded", () => {
     event.preventDefault();
     saveOnce();
   });
-  form.addEventListener("submit", () => editor.sync());
+  form.addEventListener("submit", (event) => {
+    editor.sync();
+    if (state.busy) {
+      // A save is on its way: send once it answered, with the draft UID it made,
+      // so that the draft sent is the one removed from Drafts.
+      event.preventDefault();
+      state.saving.then(() => form.requestSubmit(event.submitter));
+      return;
+    }
+    state.leaving = true;
+  });
 });
 
 // --- formatted text ----------------------------------------------------------------
