@@ -217,7 +217,8 @@ def save_sent_copy(client: IMAPClient, message: EmailMessage) -> bool:
     return True
 
 
-def _prefixed(subject: str, prefix: str) -> str:
+def prefixed(subject: str, prefix: str) -> str:
+    """``subject`` behind ``prefix`` (``Re: ``, ``Fwd: ``) unless it has it already."""
     return subject if subject.lower().startswith(prefix.lower().strip()) else prefix + subject
 
 
@@ -253,7 +254,7 @@ def reply_prefill(
     return Prefill(
         to=", ".join(str(m) for m in to),
         cc=", ".join(str(m) for m in cc),
-        subject=_prefixed(original.subject, REPLY_PREFIX),
+        subject=prefixed(original.subject, REPLY_PREFIX),
         body=body,
         in_reply_to=original.message_id,
         references="",  # ENVELOPE has no References; In-Reply-To is added to it
@@ -265,7 +266,7 @@ def forward_prefill(original: OpenedMessage, header_block: str) -> Prefill:
     return Prefill(
         to="",
         cc="",
-        subject=_prefixed(original.subject, FORWARD_PREFIX),
+        subject=prefixed(original.subject, FORWARD_PREFIX),
         body=f"\n\n{header_block}\n\n{original.text or ''}\n",
         in_reply_to="",
         references="",

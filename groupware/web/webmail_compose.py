@@ -62,6 +62,7 @@ from groupware.web.mail_sending import (
     build_message,
     forward_prefill,
     parse_addresses,
+    prefixed,
     reply_prefill,
     save_sent_copy,
     submit,
@@ -181,7 +182,7 @@ def _prefill(original: OpenedMessage, mode: str) -> Prefill:
 
 def _stage_all(attachments: list[Attachment]) -> list[StagedFile]:
     """Put a forward's or a draft's attachments in the staging area, within the limit."""
-    area, staged = staging(), []
+    area, staged = staging(), list[StagedFile]()
     for attachment in attachments:
         try:
             staged.append(
@@ -203,7 +204,7 @@ def _fill_from_message(form: ComposeForm, folder: str, uid: int, mode: str) -> l
     original = _original(folder, uid)
     form.origin_folder.data, form.origin_uid.data, form.mode.data = folder, str(uid), mode
     if mode == "attach":
-        form.subject.data, form.format.data = _prefixed_forward(original.subject), "html"
+        form.subject.data, form.format.data = prefixed(original.subject, FORWARD_PREFIX), "html"
         whole = imap(lambda c: original_as_attachment(c, folder, uid, original.subject))
         return _stage_all([whole])
     start = _prefill(original, mode)
@@ -214,10 +215,6 @@ def _fill_from_message(form: ComposeForm, folder: str, uid: int, mode: str) -> l
     if mode != "forward" or not original.attachments:
         return []
     return _stage_all(imap(lambda client: original_attachments(client, folder, uid)))
-
-
-def _prefixed_forward(subject: str) -> str:
-    return subject if subject.lower().startswith("fwd:") else FORWARD_PREFIX + subject
 
 
 def _fill_from_draft(form: ComposeForm, folder: str, uid: int) -> list[StagedFile]:

@@ -255,6 +255,9 @@ def test_html_is_sanitized_before_it_reaches_the_recipient(
     html = message.get_body(preferencelist=("html",)).get_content()
     text = message.get_body(preferencelist=("plain",)).get_content().replace("\r\n", "\n")
     assert "<b>à tous</b>" in html
+    for part in message.walk():  # in no part, decoded from its transfer encoding
+        if part.get_content_maintype() == "text":
+            assert "alert" not in part.get_content()
     for forbidden in ("script", "alert", "onclick", "evil.example", "javascript", "style"):
         assert forbidden not in html.lower()
     assert "Bonjour à tous" in text
