@@ -75,6 +75,11 @@ def test_compose_html_with_two_uploads_save_resume_and_send(
     to.press("Enter")
     expect(to).to_have_value(re.compile(re.escape(f"<{colleague.email}>, ")))
     expect(page.locator("#to-suggestions")).to_be_hidden()
+    to.press_sequentially(person.last_name)
+    expect(options.first).to_contain_text(person.email)
+    to.press("Escape")
+    expect(page.locator("#to-suggestions")).to_be_hidden()
+    to.fill(f"{colleague.display_name} <{colleague.email}>")
 
     page.locator("#subject").fill("Sortie au musée")
     editor = page.locator("#editor")
@@ -152,6 +157,9 @@ def test_forward_with_its_attachment_and_remove_an_upload(
     page.clock.fast_forward("00:31")
     expect(page.locator("#draft-status")).to_contain_text(re.compile(r"\d"))
     assert special_count(live, person, b"\\Drafts") == 1
+    page.locator("#to-plain").click()
+    expect(page.locator("#editor")).to_be_hidden()
+    expect(page.locator("#body")).to_have_value(re.compile("^Pour information."))
     page.locator("#send").click(timeout=SEND_TIMEOUT_MS)
     expect(page.locator("p.flash-success")).to_be_visible()
     assert special_count(live, person, b"\\Drafts") == 0  # the autosaved draft went
@@ -160,3 +168,4 @@ def test_forward_with_its_attachment_and_remove_an_upload(
     assert attachment.get_filename() == "compte rendu été.pdf"
     assert attachment.get_content() == ATTACHMENT
     assert "Pour information." in message.get_body(preferencelist=("plain",)).get_content()
+    assert message.get_body(preferencelist=("html",)) is None  # sent as plain text
