@@ -181,7 +181,10 @@ def _prefill(original: OpenedMessage, mode: str) -> Prefill:
 
 
 def _stage_all(attachments: list[Attachment]) -> list[StagedFile]:
-    """Put a forward's or a draft's attachments in the staging area, within the limit."""
+    """Put a forward's or a draft's attachments in the staging area, within the limit.
+
+    Fewer come back than were given when the limit stopped them (a message said so).
+    """
     area, staged = staging(), list[StagedFile]()
     for attachment in attachments:
         try:
@@ -230,9 +233,12 @@ def _fill_from_draft(form: ComposeForm, folder: str, uid: int) -> list[StagedFil
     # Whatever is in Drafts may come from another client: cleaned before the editor shows it.
     form.body.data, form.html_body.data = stored.text, clean_compose_html(stored.html)
     form.format.data = "html" if stored.html else "plain"
-    # Only a draft of the Drafts folder is replaced (and removed once sent).
-    form.draft_uid.data = str(uid) if folder == drafts else ""
-    return _stage_all(stored.attachments)
+    staged = _stage_all(stored.attachments)
+    # Only a draft of the Drafts folder is replaced (and removed once sent), and only
+    # when all its attachments are here: else saving would lose the others.
+    is_whole = len(staged) == len(stored.attachments)
+    form.draft_uid.data = str(uid) if folder == drafts and is_whole else ""
+    return staged
 
 
 def _fill(form: ComposeForm) -> list[StagedFile]:

@@ -31,13 +31,14 @@ document.addEventListener("DOMContentLoaded", () => {
         method: "POST", body: data, headers: { "X-CSRFToken": token },
         credentials: "same-origin",
       });
-      const body = await answer.json();
-      if (!answer.ok) throw new Error(body.error || form.dataset.textSaveFailed);
+      // An IMAP failure answers an HTML error page: no JSON, the generic message.
+      const body = await answer.json().catch(() => ({}));
+      if (!answer.ok || !body.draft_uid) throw { refusal: body.error };
       form.elements.draft_uid.value = body.draft_uid;
       status.textContent = body.message;
     } catch (error) {
       state.dirty = true;
-      status.textContent = error.message || form.dataset.textSaveFailed;
+      status.textContent = error.refusal || form.dataset.textSaveFailed;
     }
   };
   const saveOnce = () => {
