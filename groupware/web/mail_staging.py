@@ -162,7 +162,11 @@ class Staging:
         shutil.rmtree(self._folder(session_id), ignore_errors=True)
 
     def sweep(self, now: float | None = None) -> None:
-        """Remove the files staged more than a day ago, and the folders left empty."""
+        """Remove the files staged more than a day ago, and folders empty for a day.
+
+        A folder is removed only once unchanged for a day, never one another
+        request of its session has just made and is about to write into.
+        """
         if not self.root.is_dir():
             return
         deadline = (time.time() if now is None else now) - STALE_SECONDS
@@ -170,13 +174,12 @@ class Staging:
             if not folder.is_dir():
                 continue
             for path in folder.iterdir():
-                try:
+                with contextlib.suppress(OSError):  # removed meanwhile by its session
                     if path.stat().st_mtime < deadline:
                         path.unlink(missing_ok=True)
-                except OSError:
-                    continue  # removed meanwhile by the session itself
-            with contextlib.suppress(OSError):
-                folder.rmdir()  # only succeeds once empty
+            with contextlib.suppress(OSError):  # not empty, or removed meanwhile
+                if folder.stat().st_mtime < deadline:
+                    folder.rmdir()
 
 
 def staging_for(config: Config) -> Staging:

@@ -411,12 +411,15 @@ def test_staged_files_go_when_the_person_signs_out(
 def test_staged_files_older_than_a_day_are_swept(tmp_path: Path) -> None:
     area = Staging(tmp_path / "staging", limit_bytes=1000)
     old = area.add(7, "ancien.txt", "text/plain", b"old")
+    two_days_ago = time.time() - 2 * STALE_SECONDS
     for path in (tmp_path / "staging" / "7").iterdir():
-        two_days_ago = time.time() - 2 * STALE_SECONDS
         os.utime(path, (two_days_ago, two_days_ago))
     fresh = area.add(8, "récent.txt", "text/plain; charset=utf-8", b"new")
     assert area.get(7, old.id) is None
-    assert not (tmp_path / "staging" / "7").exists()
+    assert list((tmp_path / "staging" / "7").iterdir()) == []
+    os.utime(tmp_path / "staging" / "7", (two_days_ago, two_days_ago))
+    area.sweep()
+    assert not (tmp_path / "staging" / "7").exists()  # empty for a day: gone too
     assert area.get(8, fresh.id) == fresh
     assert fresh.media_type == "text/plain"
     assert area.read(8, fresh.id) == b"new"
