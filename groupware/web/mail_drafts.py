@@ -7,13 +7,16 @@ Saving again APPENDs the new version first, learns its UID from the
 ``APPENDUID`` response code (UIDPLUS, RFC 4315 §3), then deletes the previous
 version and expunges it by UID (``UID EXPUNGE``), which touches no other message
 marked deleted: there is one copy at a time, and never none. Resuming parses the
-stored message back into recipients, subject, text, HTML and attachments. No
-Flask here.
+stored message back into recipients, subject, text, HTML and attachments. A
+draft of a reply also keeps, in its own ``X-Groupware-Reply-To-Message`` header,
+which message it answers (folder and UID), so that sending it later still marks
+that one answered; a sent message never has the header. No Flask here.
 """
 
 from __future__ import annotations
 
 import email.utils
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -33,6 +36,33 @@ DRAFT: Final = b"\\Draft"
 DELETED: Final = b"\\Deleted"
 _APPENDUID: Final = re.compile(rb"\[APPENDUID (\d+) (\d+)\]", re.IGNORECASE)
 FORWARDED_NAME_CHARS: Final = 80
+ORIGIN_HEADER: Final = "X-Groupware-Reply-To-Message"
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """The message a reply answers: ``mode`` is ``reply`` or ``all``."""
+
+    mode: str
+    folder: str
+    uid: int
+
+    def header(self) -> str:
+        """The header value: mode, UID, and the folder as a JSON string (ASCII)."""
+        return f"{self.mode} {self.uid} {json.dumps(self.folder)}"
+
+    @classmethod
+    def parse(cls, value: str) -> Origin | None:
+        """The origin a header names, or ``None`` when it is not one of ours."""
+        mode, _space, rest = value.strip().partition(" ")
+        uid, _space, folder = rest.partition(" ")
+        try:
+            name = json.loads(folder)
+        except ValueError:
+            return None
+        if mode not in ("reply", "all") or not uid.isdigit() or not isinstance(name, str):
+            return None
+        return cls(mode, name, int(uid))
 
 
 class NoDraftsFolderError(LookupError):
@@ -89,6 +119,7 @@ class StoredDraft:
     in_reply_to: str
     references: str
     attachments: list[Attachment] = field(default_factory=list)
+    origin: Origin | None = None
 
 
 def _header(message: EmailMessage, name: str) -> str:
@@ -168,6 +199,7 @@ def read_draft(client: IMAPClient, folder: str, uid: int) -> StoredDraft:
         in_reply_to=_header(message, "In-Reply-To"),
         references=_header(message, "References"),
         attachments=attachments_of(message),
+        origin=Origin.parse(_header(message, ORIGIN_HEADER)),
     )
 
 

@@ -41,7 +41,9 @@ from groupware.web.mail_compose_html import (
     text_to_html,
 )
 from groupware.web.mail_drafts import (
+    ORIGIN_HEADER,
     NoDraftsFolderError,
+    Origin,
     StoredDraft,
     delete_draft,
     drafts_folder,
@@ -233,6 +235,9 @@ def _fill_from_draft(form: ComposeForm, folder: str, uid: int) -> list[StagedFil
     # Whatever is in Drafts may come from another client: cleaned before the editor shows it.
     form.body.data, form.html_body.data = stored.text, clean_compose_html(stored.html)
     form.format.data = "html" if stored.html else "plain"
+    if stored.origin is not None:
+        form.mode.data, form.origin_folder.data = stored.origin.mode, stored.origin.folder
+        form.origin_uid.data = str(stored.origin.uid)
     staged = _stage_all(stored.attachments)
     # Only a draft of the Drafts folder is replaced (and removed once sent), and only
     # when all its attachments are here: else saving would lose the others.
@@ -325,6 +330,10 @@ def keep_draft(form: ComposeForm, ids: list[str]) -> int | None:
     if draft is None:
         return None
     message = build_message(draft, _sender(), _domain(), keep_bcc=True)
+    origin_uid = form.origin_uid.data or ""
+    if form.mode.data in ("reply", "all") and origin_uid.isdigit():
+        origin = Origin(form.mode.data, form.origin_folder.data or INBOX, int(origin_uid))
+        message[ORIGIN_HEADER] = origin.header()
     previous = form.draft_uid.data or ""
     uid = imap(lambda c: save_draft(c, message, int(previous) if previous.isdigit() else None))
     form.draft_uid.data = str(uid)

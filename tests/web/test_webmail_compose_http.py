@@ -423,3 +423,46 @@ def test_staged_files_older_than_a_day_are_swept(tmp_path: Path) -> None:
     assert area.get(8, fresh.id) == fresh
     assert fresh.media_type == "text/plain"
     assert area.read(8, fresh.id) == b"new"
+
+
+def test_a_resumed_reply_draft_still_marks_the_original_answered(
+    live: RunningServer, person: Person, portal: PortalClient
+) -> None:
+    colleague = new_user(live)  # the answer goes to a colleague: no mail leaves the test
+    deliver(live, person.email, rich_message("Compte rendu"))
+    (uid,) = inbox_uids(live, person, 1)
+    page = portal.get(f"/mail/compose?folder=INBOX&uid={uid}&mode=reply")
+    form = [
+        ("csrf_token", page.csrf_token()),
+        ("to", colleague.email),
+        ("subject", "Re: Compte rendu"),
+        ("body", "Merci."),
+        ("origin_folder", "INBOX"),
+        ("origin_uid", str(uid)),
+        ("mode", "reply"),
+    ]
+    status, body = post(portal, "/mail/compose/autosave", form)
+    draft_uid = json.loads(body)["draft_uid"]
+    folder = urllib.parse.quote(drafts_name(live, person))
+    page = portal.get(f"/mail/compose?folder={folder}&draft={draft_uid}")
+    assert f'name="origin_uid" type="hidden" value="{uid}"' in page.body
+    assert 'name="mode" type="hidden" value="reply"' in page.body
+    sent = [
+        ("csrf_token", page.csrf_token()),
+        ("to", colleague.email),
+        ("subject", "Re: Compte rendu"),
+        ("body", "Merci."),
+        ("origin_folder", "INBOX"),
+        ("origin_uid", str(uid)),
+        ("mode", "reply"),
+        ("draft_uid", str(draft_uid)),
+    ]
+    assert post(portal, "/mail/compose", sent)[0] == 302
+    with logged_in(live, person) as client:
+        client.select_folder("INBOX", readonly=True)
+        assert b"\\Answered" in client.get_flags([uid])[uid]
+        sent_name = next(n for f, _d, n in client.list_folders() if b"\\Sent" in f)
+        client.select_folder(sent_name, readonly=True)
+        (copy,) = client.fetch(client.search("ALL"), ["BODY.PEEK[]"]).values()
+    assert b"X-Groupware" not in copy[b"BODY[]"]  # the draft's own header never leaves
+    assert drafts(live, person) == {}
