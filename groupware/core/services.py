@@ -14,6 +14,7 @@ from groupware.core.auth import Authenticator
 from groupware.core.db import make_engine
 from groupware.core.directory import Directory
 from groupware.core.group_managers import GroupManagers
+from groupware.core.mail_preferences import MailPreferences
 from groupware.core.passwords import Hasher, NumenKey
 from groupware.core.second_factor import SecondFactor
 from groupware.core.sharing import Sharing
@@ -34,6 +35,7 @@ class Core:
     second_factor: SecondFactor
     web_sessions: WebSessions
     group_managers: GroupManagers
+    mail_preferences: MailPreferences
 
     @classmethod
     def open(cls, config: Config) -> Core:
@@ -75,6 +77,12 @@ class Core:
             second_factor,
             web_sessions,
             GroupManagers(engine, directory, audit),
+            MailPreferences(
+                engine,
+                directory,
+                audit,
+                default_per_page=config.webmail.messages_per_page_count,
+            ),
         )
 
     def close(self) -> None:
