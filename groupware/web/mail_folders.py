@@ -174,6 +174,7 @@ class Summary:
     is_flagged: bool
     is_answered: bool
     has_attachments: bool
+    keywords: tuple[str, ...] = ()  # the FLAGS that are not system flags (labels)
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,7 +217,12 @@ def summary_of(uid: int, data: dict[bytes, Any]) -> Summary:
         is_flagged=FLAGGED in flags,
         is_answered=ANSWERED in flags,
         has_attachments=bool(structure) and has_attachments(structure),
+        keywords=tuple(_text(f) for f in flags if not _text(f).startswith("\\")),
     )
+
+
+def _text(flag: bytes | str) -> str:
+    return flag.decode("ascii", "replace") if isinstance(flag, bytes) else str(flag)
 
 
 class SortedUidsCache:

@@ -136,7 +136,8 @@ def _list_arguments() -> tuple[str, bool, int]:
 def folder(folder: str) -> str:
     """A folder's message list beside the folder tree."""
     sort, is_reverse, page = _list_arguments()
-    per_page = services().core.config.webmail.messages_per_page_count
+    # The person's choice (settings page), else webmail.messages_per_page_count.
+    per_page = services().core.mail_preferences.messages_per_page(current_user.person)
 
     def read(client: IMAPClient) -> tuple[list[Folder], Folder, Any]:
         tree = folder_tree(client)
