@@ -18,7 +18,7 @@ from groupware.core.directory import Person
 from tests.mail.imap_support import deliver, logged_in, new_user, simple_message
 from tests.support.servers import RunningServer, make_config, running_server
 from tests.web.test_browser_webmail import sign_in
-from tests.web.test_webmail_http import inbox_uids
+from tests.web.test_webmail_http import inbox_uids, rich_message
 
 pytestmark = pytest.mark.browser
 
@@ -45,7 +45,8 @@ def mailbox(open_page: Callable[..., Page], live: RunningServer) -> tuple[Page, 
     """A new person with MESSAGES_COUNT messages, signed in, on their inbox."""
     person = new_user(live)
     deliver(live, person.email, simple_message("Conseil de classe", "Rendez-vous à 17 h.\r\n"))
-    for number in range(MESSAGES_COUNT - 1):
+    deliver(live, person.email, rich_message("Compte rendu"))
+    for number in range(MESSAGES_COUNT - 2):
         deliver(live, person.email, simple_message(f"Lot {number:02}"))
     uids = inbox_uids(live, person, MESSAGES_COUNT)
     page = sign_in(open_page, live, person)
@@ -104,6 +105,12 @@ def test_page_size_reading_pane_and_language_are_changed_in_the_browser(
     expect(pane.locator("#message-subject")).to_have_text("Conseil de classe")
     expect(pane.locator("#message-text")).to_contain_text("Rendez-vous à 17 h.")
     assert page.url.endswith("/mail/INBOX")  # still the list's page
+    # An HTML message: its sanitized body in its sandboxed frame, inside the pane.
+    page.get_by_role("link", name="Compte rendu").click()
+    expect(pane.locator("#message-subject")).to_have_text("Compte rendu")
+    expect(page.frame_locator("#reading-pane #message-body").locator("b")).to_have_text(
+        "compte rendu"
+    )
     box = page.locator(".mail-list").bounding_box()
     beside = pane.bounding_box()
     assert box is not None
