@@ -383,9 +383,9 @@ def label_messages(folder: str) -> Response:
     if len(values) > MAX_SELECTED_COUNT or not all(v.isdigit() for v in values):
         abort(400)
     uids = sorted({int(v) for v in values if int(v) > 0})
-    is_added = request.form.get("label_action") == "add"
     if request.form.get("label_action") not in ("add", "remove"):
         abort(400)
+    is_added = request.form.get("label_action") == "add"
     try:
         label = preferences().label(current_user.person, request.form.get("label", ""))
     except NotFoundError:

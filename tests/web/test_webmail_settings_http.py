@@ -251,11 +251,13 @@ def test_labels_applied_in_the_list_are_imap_keywords_shown_as_chips(
         assert [b"reunion" in flags[uid] for uid in uids] == [True, True, False, False]
         # Another client sets a standard keyword: shown with its default name.
         client.add_flags(uids[3:], [b"$label2"])
+        # Thunderbird's $label1 and the registered $Important say the same: one chip.
+        client.add_flags(uids[2:3], [b"$Important", b"$label1", b"NonJunk"])
     listing = portal.get("/mail/INBOX")
     assert chips(listing.body) == {
         uids[0]: [("reunion", "Réunion")],
         uids[1]: [("reunion", "Réunion")],
-        uids[2]: [],
+        uids[2]: [("$Important", "Important")],
         uids[3]: [("$label2", "Travail")],
     }
 
