@@ -217,7 +217,8 @@ def summary_of(uid: int, data: dict[bytes, Any]) -> Summary:
         is_flagged=FLAGGED in flags,
         is_answered=ANSWERED in flags,
         has_attachments=bool(structure) and has_attachments(structure),
-        keywords=tuple(_text(f) for f in flags if not _text(f).startswith("\\")),
+        # In the server's order (a set's would change from one process to the next).
+        keywords=tuple(_text(f) for f in data.get(b"FLAGS", ()) if not _text(f).startswith("\\")),
     )
 
 

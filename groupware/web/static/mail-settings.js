@@ -8,7 +8,6 @@ document.addEventListener("DOMContentLoaded", () => {
   const pane = document.createElement("section");
   pane.className = "reading-pane card";
   pane.id = "reading-pane";
-  pane.setAttribute("aria-live", "polite");
   layout.appendChild(pane);
 
   const open = async (link) => {
