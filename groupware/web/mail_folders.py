@@ -127,8 +127,10 @@ def _list_with_status(
     the server gave no STATUS for is asked with STATUS by the caller.
     """
     connection = client._imap  # noqa: SLF001 - see the docstring
+    # RFC 6154 lets a server leave special-use attributes out unless asked (Dovecot does).
+    special = "SPECIAL-USE " if client.has_capability("SPECIAL-USE") else ""
     typ, data = connection._simple_command(  # noqa: SLF001
-        "LIST", '""', '"*"', "RETURN", "(STATUS (MESSAGES UNSEEN))"
+        "LIST", '""', '"*"', "RETURN", f"({special}STATUS (MESSAGES UNSEEN))"
     )
     client._checkok("list", typ, data)  # noqa: SLF001
     _typ, listed = connection._untagged_response(typ, data, "LIST")  # noqa: SLF001
