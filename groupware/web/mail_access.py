@@ -38,6 +38,7 @@ from groupware.config import Config, Listen
 from groupware.core.auth import portal_credential
 from groupware.errors import ConfigError, GroupwareError
 from groupware.web.mail_folders import SortedUidsCache
+from groupware.web.mail_page_cache import PageCache
 
 log = logging.getLogger(__name__)
 
@@ -365,6 +366,8 @@ class MailAccess:
         self.submission_address = configured_address(settings.submission_server)
         #: Recent SORT answers (``web.mail_folders``), shared by the web sessions.
         self.sorted_uids = SortedUidsCache()
+        #: Recent pages of the list (``web.mail_page_cache``), shared by the web sessions.
+        self.pages = PageCache()
         self.pool = MailPool(
             self._connect,
             max_connections_count=settings.max_connections_count,
