@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 from groupware.config import Config
 from groupware.core.app_passwords import AppPasswords
 from groupware.core.audit import Audit
-from groupware.core.auth import Authenticator
+from groupware.core.auth import Authenticator, portal_credential
 from groupware.core.db import make_engine
 from groupware.core.directory import Directory
 from groupware.core.group_managers import GroupManagers
@@ -42,7 +42,8 @@ class Core:
         """Connect to the database (creating the schema) and build the services.
 
         Raises:
-            ConfigError: the server secret is missing or unreadable.
+            ConfigError: the server secret is missing or unreadable, or the webmail's
+                master password file (see :func:`portal_credential`).
         """
         secret = config.read_secret()
         engine = make_engine(config.database_url)
@@ -63,6 +64,7 @@ class Core:
             secret,
             app_passwords=app_passwords,
             second_factor=second_factor,
+            portal=portal_credential(config, secret),
         )
         sharing = Sharing(engine, directory, audit, freebusy_default=config.dav.freebusy_default)
         web_sessions = WebSessions(engine, audit, idle_seconds=config.http.session_idle_seconds)
