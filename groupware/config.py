@@ -307,8 +307,9 @@ class WebmailConfig:
         default="",
     )
     ca_file: str = _doc(
-        "PEM certificates the IMAP and submission servers are verified against; empty: "
-        "the server's own certificate (tls.cert_file).",
+        "PEM certificates the IMAP and submission servers are verified against (put both "
+        "servers' CAs in this one file when they differ); empty: the server's own "
+        "certificate (tls.cert_file).",
         default="",
     )
     master_login: str = _doc(
@@ -317,8 +318,9 @@ class WebmailConfig:
         default="groupware-portal",
     )
     master_password_file: str = _doc(
-        "File holding that identity's password; empty: the credential derived from the "
-        "server secret, which this server's IMAP and SMTP accept.",
+        "File holding that identity's password (at least 16 characters; this server's "
+        "IMAP and submission then accept it too); empty: a credential derived from the "
+        "server secret.",
         default="",
     )
     max_connections_count: int = _doc(

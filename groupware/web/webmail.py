@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any, Final, TypeVar
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_babel import format_datetime, format_decimal
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
@@ -23,6 +24,7 @@ from imapclient import IMAPClient  # type: ignore[import-untyped]
 from werkzeug.wrappers import Response
 
 from groupware.web.context import services
+from groupware.web.formatting import FORMATTED_ENTRIES_COUNT, datetime_text, decimal_text
 from groupware.web.mail_access import MailAccess, MailBusyError, MailUnavailableError
 from groupware.web.mail_folders import (
     DEFAULT_SORT,
@@ -33,8 +35,8 @@ from groupware.web.mail_folders import (
     apply_action,
     find_folder,
     folder_tree,
-    message_page,
 )
+from groupware.web.mail_page_cache import listed_page
 from groupware.web.mail_staging import staging_for
 
 log = logging.getLogger(__name__)
@@ -69,9 +71,15 @@ def sort_labels() -> dict[str, Any]:
 
 def size_text(size_bytes: int) -> str:
     """A message or attachment size as people read it (kB up to a megabyte, then MB)."""
+    return _size_text(size_bytes, str(get_locale()))
+
+
+@lru_cache(maxsize=FORMATTED_ENTRIES_COUNT)
+def _size_text(size_bytes: int, locale: str) -> str:
+    # ``locale`` is the request's: it keys the cache, gettext uses it.
     if size_bytes < KILO * KILO:
-        return _("%(size)s kB", size=format_decimal(max(1, round(size_bytes / KILO))))
-    return _("%(size)s MB", size=format_decimal(round(size_bytes / KILO / KILO, 1)))
+        return _("%(size)s kB", size=decimal_text(max(1, round(size_bytes / KILO))))
+    return _("%(size)s MB", size=decimal_text(round(size_bytes / KILO / KILO, 1)))
 
 
 def folder_label(folder: Folder) -> str:
@@ -138,19 +146,22 @@ def _list_arguments() -> tuple[str, bool, int]:
 def folder(folder: str) -> str:
     """A folder's message list beside the folder tree."""
     sort, is_reverse, page = _list_arguments()
-    per_page = services().core.config.webmail.messages_per_page_count
+    # The person's choice (settings page), else webmail.messages_per_page_count.
+    per_page = services().core.mail_preferences.messages_per_page(current_user.person)
 
     def read(client: IMAPClient) -> tuple[list[Folder], Folder, Any]:
         tree = folder_tree(client)
         current = find_folder(tree, folder)
-        listing = message_page(
+        listing = listed_page(
             client,
-            current.name,
+            current,
+            login=current_user.person.login,
             sort=sort,
             is_reverse=is_reverse,
             page=page,
             per_page=per_page,
-            cache=(access().sorted_uids, current_user.person.login),
+            pages=access().pages,
+            orders=access().sorted_uids,
         )
         return tree, current, listing
 
@@ -165,7 +176,7 @@ def folder(folder: str) -> str:
         listing=listing,
         folder_label=folder_label,
         size_text=size_text,
-        format_datetime=format_datetime,
+        format_datetime=datetime_text,
         sort_labels=sort_labels(),
         targets=[f for f in tree if f.is_selectable and f.name != current.name],
     )
