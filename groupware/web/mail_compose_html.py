@@ -4,10 +4,11 @@
 The editor posts HTML, which anyone can forge: before it is sent or saved it goes
 through ``nh3`` with a short allow-list (the tags the editor makes, plus those of
 a quoted original: paragraphs, emphasis, lists, links, quotes, tables), no
-``style`` or ``class`` attribute, no event handler, no image (a remote one is a
-tracker; the editor inserts none) and links to ``http``, ``https`` and ``mailto``
-only. The same cleaner prepares a quoted original for a reply. The text/plain
-alternative is made from the cleaned HTML here. No Flask here.
+``style`` attribute, no ``class`` but the signature block's, no event handler,
+no image (a remote one is a tracker; the editor inserts none) and links to
+``http``, ``https`` and ``mailto`` only. The same cleaner prepares a quoted
+original for a reply. The text/plain alternative is made from the cleaned HTML
+here. No Flask here.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Final
 
 import nh3
 
+from groupware.core.mail_preferences import SIGNATURE_SEPARATOR
 from groupware.web.mail_html import ALLOWED_TAGS as READING_TAGS
 
 COMPOSE_TAGS: Final = frozenset(READING_TAGS - {"img", "font", "center"})
@@ -30,6 +32,8 @@ COMPOSE_ATTRIBUTES: Final[dict[str, set[str]]] = {
     "ol": {"start"},
     "blockquote": {"type"},
 }
+#: The one class kept: the signature block the page's script swaps (``web.mail_signatures``).
+COMPOSE_CLASSES: Final[dict[str, set[str]]] = {"div": {"signature"}}
 COMPOSE_SCHEMES: Final = frozenset({"http", "https", "mailto"})
 DROPPED_WITH_CONTENT: Final = frozenset(
     {"script", "style", "title", "head", "noscript", "template", "svg", "math", "object"}
@@ -49,6 +53,7 @@ def clean_compose_html(fragment: str) -> str:
         tags=set(COMPOSE_TAGS),
         clean_content_tags=set(DROPPED_WITH_CONTENT),
         attributes={tag: set(names) for tag, names in COMPOSE_ATTRIBUTES.items()},
+        allowed_classes={tag: set(names) for tag, names in COMPOSE_CLASSES.items()},
         strip_comments=True,
         link_rel="noopener noreferrer",
         url_schemes=set(COMPOSE_SCHEMES),
@@ -132,7 +137,8 @@ def html_to_text(fragment: str) -> str:
     maker = _TextMaker()
     maker.feed(fragment)
     maker.close()
-    text = "\n".join(line.rstrip() for line in maker.lines)
+    # The signature separator keeps its space (RFC 3676 §4.3); other lines lose theirs.
+    text = "\n".join(line if line == SIGNATURE_SEPARATOR else line.rstrip() for line in maker.lines)
     return _BLANK_LINES.sub("\n\n", text).strip("\n") + "\n"
 
 

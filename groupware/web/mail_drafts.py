@@ -10,7 +10,8 @@ marked deleted: there is one copy at a time, and never none. Resuming parses the
 stored message back into recipients, subject, text, HTML and attachments. A
 draft of a reply also keeps, in its own ``X-Groupware-Reply-To-Message`` header,
 which message it answers (folder and UID), so that sending it later still marks
-that one answered; a sent message never has the header. No Flask here.
+that one answered; a sent message never has the header. Its ``From`` is the
+identity it is written as, read back on resuming. No Flask here.
 """
 
 from __future__ import annotations
@@ -120,6 +121,7 @@ class StoredDraft:
     references: str
     attachments: list[Attachment] = field(default_factory=list)
     origin: Origin | None = None
+    sender: str = ""  # the From address: the identity the draft was written as
 
 
 def _header(message: EmailMessage, name: str) -> str:
@@ -200,6 +202,7 @@ def read_draft(client: IMAPClient, folder: str, uid: int) -> StoredDraft:
         references=_header(message, "References"),
         attachments=attachments_of(message),
         origin=Origin.parse(_header(message, ORIGIN_HEADER)),
+        sender=email.utils.parseaddr(_header(message, "From"))[1],
     )
 
 

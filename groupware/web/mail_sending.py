@@ -18,8 +18,9 @@ from __future__ import annotations
 import email.utils
 import logging
 import smtplib
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.policy import SMTP
@@ -137,7 +138,8 @@ def build_message(
     ``keep_bcc`` is for a draft kept in Drafts, which must remember them.
     """
     message = EmailMessage(policy=SMTP)
-    message["From"] = str(sender)
+    # An Address object: the email package quotes the name or encodes it (RFC 2047).
+    message["From"] = Address(display_name=sender.name, addr_spec=sender.address)
     if draft.to:
         message["To"] = ", ".join(draft.to)
     if draft.cc:
@@ -174,8 +176,19 @@ def _attach(message: EmailMessage, attachment: Attachment) -> None:
     )
 
 
-def submit(access: MailAccess, login: str, message: EmailMessage, recipients: list[str]) -> None:
+def submit(
+    access: MailAccess,
+    login: str,
+    message: EmailMessage,
+    recipients: list[str],
+    *,
+    envelope_sender: str | None = None,
+) -> None:
     """Hand the message to the submission listener, authenticated for ``login``.
+
+    ``envelope_sender`` (MAIL FROM, where bounces go) defaults to the ``From``
+    address; the webmail gives the person's own address when they write as an
+    alias or a group, so that bounces come back to them.
 
     Raises:
         MailUnavailableError: the listener cannot be reached or refused the login.
@@ -185,7 +198,7 @@ def submit(access: MailAccess, login: str, message: EmailMessage, recipients: li
         raise MailUnavailableError("no submission server configured or running here")
     host, port = access.submission_address
     credential = f"{login}\0{access.master_login}\0{access.master_password}"
-    sender = bare_address(str(message["From"]))
+    sender = envelope_sender or bare_address(str(message["From"]))
     try:
         with smtplib.SMTP_SSL(
             host, port, context=access.tls, timeout=access.timeout_seconds
@@ -241,13 +254,16 @@ class Prefill:
 
 
 def reply_prefill(
-    original: OpenedMessage, own_address: str, *, to_all: bool, attribution: str
+    original: OpenedMessage, own_addresses: Collection[str], *, to_all: bool, attribution: str
 ) -> Prefill:
-    """Answer the sender (its Reply-To if any); ``to_all`` adds the other recipients."""
-    own = own_address.lower()
+    """Answer the sender (its Reply-To if any); ``to_all`` adds the other recipients.
+
+    ``own_addresses`` (every address the person writes as) are left out of them.
+    """
+    own = {address.lower() for address in own_addresses}
     answer = original.reply_to or original.sender
-    others = [m for m in (*original.to, *original.cc) if m.address.lower() != own]
-    to = [m for m in answer if m.address.lower() != own] or answer
+    others = [m for m in (*original.to, *original.cc) if m.address.lower() not in own]
+    to = [m for m in answer if m.address.lower() not in own] or answer
     to_addresses = {m.address.lower() for m in to}
     cc = [m for m in others if m.address.lower() not in to_addresses] if to_all else []
     body = f"\n\n{attribution}\n{quoted(original.text or '')}\n"

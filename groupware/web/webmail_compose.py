@@ -33,6 +33,7 @@ from werkzeug.wrappers import Response
 from wtforms import HiddenField, StringField, TextAreaField
 from wtforms.validators import AnyOf, Length, Optional
 
+from groupware.core.mail_preferences import Identity
 from groupware.web.context import services
 from groupware.web.mail_compose_html import (
     clean_compose_html,
@@ -69,9 +70,23 @@ from groupware.web.mail_sending import (
     save_sent_copy,
     submit,
 )
+from groupware.web.mail_signatures import (
+    signature_block,
+    signature_html,
+    with_html_signature,
+    with_text_signature,
+)
 from groupware.web.mail_staging import StagedFile, Staging, StagingLimitError, staging_for
-from groupware.web.mail_structure import Mailbox
 from groupware.web.webmail import INBOX, access, bp, imap, size_text
+from groupware.web.webmail_identity import (
+    default_of,
+    find,
+    identity_label,
+    person_identities,
+    posted_identity,
+    replying_identity,
+    sender_of,
+)
 
 ANSWERED: Final = b"\\Answered"
 MODES: Final = ("reply", "all", "forward", "attach")
@@ -80,6 +95,8 @@ MAX_ADDRESSES_CHARS: Final = 10_000
 MAX_SUBJECT_CHARS: Final = 500
 MAX_BODY_CHARS: Final = 1_000_000
 MAX_ATTACHMENTS_COUNT: Final = 100
+#: Modes whose text quotes the original: the signature goes above the quote.
+QUOTING_MODES: Final = ("reply", "all", "forward")
 
 
 class ComposeForm(FlaskForm):
@@ -88,6 +105,7 @@ class ComposeForm(FlaskForm):
     to = StringField(_l("To"), validators=[Length(max=MAX_ADDRESSES_CHARS)])
     cc = StringField(_l("Cc"), validators=[Optional(), Length(max=MAX_ADDRESSES_CHARS)])
     bcc = StringField(_l("Bcc"), validators=[Optional(), Length(max=MAX_ADDRESSES_CHARS)])
+    identity = StringField(_l("From"), validators=[Optional(), Length(max=MAX_ADDRESSES_CHARS)])
     subject = StringField(_l("Subject"), validators=[Length(max=MAX_SUBJECT_CHARS)])
     body = TextAreaField(_l("Message"), validators=[Length(max=MAX_BODY_CHARS)])
     html_body = HiddenField(validators=[Length(max=MAX_BODY_CHARS)])
@@ -129,11 +147,6 @@ def total_text() -> str:
     )
 
 
-def _sender() -> Mailbox:
-    person = current_user.person
-    return Mailbox(person.display_name, person.email)
-
-
 def _domain() -> str:
     return str(current_user.person.email.rpartition("@")[2])
 
@@ -156,7 +169,7 @@ def _forward_header(original: OpenedMessage) -> list[str]:
     ]
 
 
-def _prefill(original: OpenedMessage, mode: str) -> Prefill:
+def _prefill(original: OpenedMessage, mode: str, identities: list[Identity]) -> Prefill:
     if mode == "forward":
         lines = _forward_header(original)
         start = forward_prefill(original, "\n".join(lines))
@@ -174,9 +187,8 @@ def _prefill(original: OpenedMessage, mode: str) -> Prefill:
         original = dataclasses.replace(
             original, text=html_to_text(clean_compose_html(original.html))
         )
-    start = reply_prefill(
-        original, current_user.person.email, to_all=mode == "all", attribution=attribution
-    )
+    own = [current_user.person.email, *(i.address for i in identities)]
+    start = reply_prefill(original, own, to_all=mode == "all", attribution=attribution)
     if original.html is None:
         return start
     return dataclasses.replace(start, html=quoted_html(original.html, attribution))
@@ -205,24 +217,46 @@ def _stage_all(attachments: list[Attachment]) -> list[StagedFile]:
     return staged
 
 
-def _fill_from_message(form: ComposeForm, folder: str, uid: int, mode: str) -> list[StagedFile]:
+def _sign(form: ComposeForm, identity: Identity, *, above_quote: bool) -> None:
+    """Put the identity's signature in the starting text (and in the HTML, if any)."""
+    form.identity.data = identity.address
+    form.body.data = with_text_signature(
+        form.body.data or "", identity.signature, above_quote=above_quote
+    )
+    if form.format.data == "html":
+        form.html_body.data = with_html_signature(
+            form.html_body.data or "", identity.signature, above_quote=above_quote
+        )
+
+
+def _fill_from_message(
+    form: ComposeForm, folder: str, uid: int, mode: str, identities: list[Identity]
+) -> list[StagedFile]:
     original = _original(folder, uid)
     form.origin_folder.data, form.origin_uid.data, form.mode.data = folder, str(uid), mode
+    is_reply = mode in ("reply", "all")
+    identity = (
+        replying_identity(original, folder, uid, identities) if is_reply else default_of(identities)
+    )
     if mode == "attach":
         form.subject.data, form.format.data = prefixed(original.subject, FORWARD_PREFIX), "html"
+        _sign(form, identity, above_quote=False)
         whole = imap(lambda c: original_as_attachment(c, folder, uid, original.subject))
         return _stage_all([whole])
-    start = _prefill(original, mode)
+    start = _prefill(original, mode, identities)
     form.to.data, form.cc.data, form.subject.data = start.to, start.cc, start.subject
     form.body.data, form.in_reply_to.data = start.body, start.in_reply_to
     form.references.data, form.html_body.data = start.references, start.html
     form.format.data = "html" if start.html else "plain"
+    _sign(form, identity, above_quote=True)
     if mode != "forward" or not original.attachments:
         return []
     return _stage_all(imap(lambda client: original_attachments(client, folder, uid)))
 
 
-def _fill_from_draft(form: ComposeForm, folder: str, uid: int) -> list[StagedFile]:
+def _fill_from_draft(
+    form: ComposeForm, folder: str, uid: int, identities: list[Identity]
+) -> list[StagedFile]:
     def read(client: IMAPClient) -> tuple[str, StoredDraft]:
         return drafts_folder(client), read_draft(client, folder, uid)
 
@@ -235,6 +269,8 @@ def _fill_from_draft(form: ComposeForm, folder: str, uid: int) -> list[StagedFil
     # Whatever is in Drafts may come from another client: cleaned before the editor shows it.
     form.body.data, form.html_body.data = stored.text, clean_compose_html(stored.html)
     form.format.data = "html" if stored.html else "plain"
+    # Its text as saved (its signature is in it already), written as the same identity.
+    form.identity.data = (find(identities, stored.sender) or default_of(identities)).address
     if stored.origin is not None:
         form.mode.data, form.origin_folder.data = stored.origin.mode, stored.origin.folder
         form.origin_uid.data = str(stored.origin.uid)
@@ -246,16 +282,17 @@ def _fill_from_draft(form: ComposeForm, folder: str, uid: int) -> list[StagedFil
     return staged
 
 
-def _fill(form: ComposeForm) -> list[StagedFile]:
+def _fill(form: ComposeForm, identities: list[Identity]) -> list[StagedFile]:
     """The form's starting values for a GET, and the attachments already staged."""
     folder, uid = request.args.get("folder", ""), request.args.get("uid", "")
     draft, mode = request.args.get("draft", ""), request.args.get("mode", "")
     if folder and draft.isdigit():
-        return _fill_from_draft(form, folder, int(draft))
+        return _fill_from_draft(form, folder, int(draft), identities)
     if folder and uid.isdigit() and mode in MODES:
-        return _fill_from_message(form, folder, int(uid), mode)
+        return _fill_from_message(form, folder, int(uid), mode, identities)
     form.to.data = request.args.get("to", "")
     form.format.data = "html"
+    _sign(form, default_of(identities), above_quote=False)
     return []
 
 
@@ -327,9 +364,10 @@ def keep_draft(form: ComposeForm, ids: list[str]) -> int | None:
         NoDraftsFolderError: the mailbox has no Drafts folder.
     """
     draft = draft_of(form, ids, strict=False)
-    if draft is None:
+    identity = posted_identity(form.identity, person_identities(), strict=False)
+    if draft is None or identity is None:
         return None
-    message = build_message(draft, _sender(), _domain(), keep_bcc=True)
+    message = build_message(draft, sender_of(identity), _domain(), keep_bcc=True)
     origin_uid = form.origin_uid.data or ""
     if form.mode.data in ("reply", "all") and origin_uid.isdigit():
         origin = Origin(form.mode.data, form.origin_folder.data or INBOX, int(origin_uid))
@@ -384,12 +422,14 @@ def _stage_uploads(form: ComposeForm, ids: list[str]) -> list[str]:
 
 
 def _send(form: ComposeForm, ids: list[str]) -> Response | None:
+    identity = posted_identity(form.identity, person_identities(), strict=True)
     draft = draft_of(form, ids, strict=True)
-    if draft is None:
+    if draft is None or identity is None:
         return None
-    message = build_message(draft, _sender(), _domain())
+    message = build_message(draft, sender_of(identity), _domain())
+    person = current_user.person
     try:
-        submit(access(), current_user.person.login, message, draft.recipients)
+        submit(access(), person.login, message, draft.recipients, envelope_sender=person.email)
     except SubmissionRefusedError as exc:
         flash(_("Not sent: refused for %(who)s.", who=", ".join(exc.refused)), "error")
         return None
@@ -432,9 +472,9 @@ def _post(form: ComposeForm) -> tuple[Response | None, list[str]]:
 @login_required
 def compose() -> str | Response:
     """Write a message; send it, keep it as a draft, or discard it."""
-    form = ComposeForm()
+    form, identities = ComposeForm(), person_identities()
     if request.method == "GET":
-        staged = _fill(form)
+        staged = _fill(form, identities)
     elif form.validate_on_submit():
         done, ids = _post(form)
         if done is not None:
@@ -455,4 +495,9 @@ def compose() -> str | Response:
         staged=staged,
         size_text=size_text,
         limit_bytes=staging().limit_bytes,
+        identities=identities,
+        identity_label=identity_label,
+        signature_block=signature_block,
+        signature_html=signature_html,
+        signature_at="quote" if form.mode.data in QUOTING_MODES else "end",
     )
