@@ -7,6 +7,8 @@ person may untick; ``attach`` forwards it whole as an attachment); ``?folder=…
 resumes a draft. One form, three buttons: send (through the submission listener as
 the person, ``web.mail_sending``, then the copy in Sent, the original marked
 answered, the draft removed), save as draft (``web.mail_drafts``) and discard.
+The "From" is one of the person's identities (``web.webmail_identity``), with
+its signature put in the starting text (``web.mail_signatures``).
 Attachments wait in the session's staging area (``web.mail_staging``) and are
 named in the form by their staging ids, as ticked boxes. The JSON routes the
 page's script uses (autosave, uploads, address completion) are in

@@ -4,7 +4,7 @@
 The identities are those ``core.mail_preferences`` gives now (only addresses the
 person may still send as, ``core.send_as``). What the form posts is never
 trusted: an address that is not one of them is refused beside the field when
-sending; a draft being saved falls back to the default identity instead, since
+sending (and audited); a draft being saved falls back to the default identity instead, since
 saving must not lose the text. A form that posts no identity at all (an older
 page) writes as the default one. The SMTP submission checks ``From`` against
 the same rule, so a forged choice would be refused there too.
@@ -12,6 +12,7 @@ the same rule, so a forged choice would be refused there too.
 
 from __future__ import annotations
 
+from flask import request
 from flask_babel import gettext as _
 from flask_login import current_user
 from wtforms import Field
@@ -60,8 +61,18 @@ def posted_identity(field: Field, identities: list[Identity], *, strict: bool) -
         return found
     if strict:
         field.errors = [_("You may not send as this address.")]
+        _audit_refusal(posted)
         return None
     return default_of(identities)
+
+
+def _audit_refusal(address: str) -> None:
+    """A forged or stale "From" is worth a trace: the page only offers allowed ones."""
+    login = current_user.person.login
+    services().core.audit.record(
+        "mail.send_as_refused", actor=login, subject=login, outcome="refused",
+        protocol="web", client=request.remote_addr or "", detail=address,
+    )  # fmt: skip
 
 
 def sender_of(identity: Identity) -> Mailbox:

@@ -153,6 +153,7 @@ def test_the_page_offers_every_identity_and_sends_as_the_chosen_one(
     message = received(live, colleague)
     assert message["From"].addresses[0].addr_spec == writer.alias
     assert message["From"].addresses[0].display_name == "Vie scolaire"
+    assert message["Return-Path"] == f"<{person.email}>"  # the envelope stays the person's
 
     other = new_user(live)
     assert send(portal, writer.group_address, other.email, "Répétition")[0] == 302
@@ -187,6 +188,8 @@ def test_an_address_the_person_may_not_send_as_is_refused_and_nothing_leaves(
         assert status == 200, address
         assert NOT_YOURS in body
         assert 'aria-invalid="true" aria-describedby="identity-help"' in body
+    trail = live.core.audit.recent(event_prefix="mail.send_as_refused", actor=writer.person.login)
+    assert [(r.detail, r.outcome) for r in trail] == [(a, "refused") for a in refused[::-1]]
     assert send(portal, writer.alias, colleague.email, "Légitime")[0] == 302
     time.sleep(DELIVERY_GRACE_SECONDS)  # a refused one, had it left, would be there too
     assert received(live, colleague)["Subject"] == "Légitime"
