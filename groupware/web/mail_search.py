@@ -16,10 +16,11 @@ IMAP key: it is asked as ``KEYWORD $HasAttachment`` (the keyword Dovecot sets wi
 attachments (``multipart/mixed``, a lone ``application/...`` part), as Roundcube
 does; any server answers that from the headers.
 
-Every value the person typed is sent as an IMAP literal (``{n}`` then the bytes,
-RFC 3501 §4.3): imapclient quotes only values with spaces, quotes or backslashes
-and would send ``(`` or ``*`` bare, so a literal is the one form that needs no
-escaping. Control characters are refused before (``SearchQuery.problems``).
+Every value the person typed that is not a plain word or address is sent as an
+IMAP literal (``{n}`` then the bytes, RFC 3501 §4.3): imapclient quotes only values
+with spaces, quotes or backslashes and would send ``(`` or ``*`` bare, so a literal
+is the one form that needs no escaping. Control characters are refused before
+(``SearchQuery.problems``).
 """
 
 from __future__ import annotations
@@ -58,6 +59,8 @@ ATTACHMENT_CONTENT_TYPES: Final = ("multipart/mixed", "application/")
 _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
 #: flag-keyword = atom (RFC 3501 §9): no space, control, ( ) { % * " \ ].
 _KEYWORD: Final = re.compile(r"[!#&'+,\-./0-9:;<=>?@A-Z^_`a-z|~$\[]+")
+#: Values sent as they are: letters, digits and what addresses hold, all ASCII.
+_PLAIN_ATOM: Final = re.compile(r"[A-Za-z0-9@._+\-]+")
 _TEXT_FIELDS: Final = ("text", "sender", "recipient", "subject", "body")
 
 
@@ -104,8 +107,14 @@ class SearchQuery:
         return found
 
 
-def imap_string(value: str) -> bytes:
-    """``value`` as an IMAP literal, whatever characters it holds (see the module doc)."""
+def imap_string(value: str) -> str | bytes:
+    """``value`` as a plain atom when that is safe, else as a literal (see the module doc).
+
+    A literal costs a round trip on a server without LITERAL+ (RFC 7888); plain
+    words and addresses need none.
+    """
+    if _PLAIN_ATOM.fullmatch(value):
+        return value
     return _literal(value.encode("utf-8"))  # type: ignore[no-any-return]
 
 
