@@ -1,10 +1,10 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Selected-state commands that read the mailbox: FETCH, SEARCH and SORT.
+"""Selected-state commands that read the mailbox: FETCH, SEARCH, SORT and THREAD.
 
 FETCH (RFC 3501 §6.4.5, BINARY, CHANGEDSINCE/VANISHED of RFC 7162) in batches
 rendered by ``imap.fetch``; SEARCH (ESEARCH, SEARCHRES) through ``imap.search``; SORT
-(RFC 5256, DISPLAYFROM/DISPLAYTO of RFC 5957). Split out of ``imap.session``: each
-handler is a function taking the session.
+(RFC 5256, DISPLAYFROM/DISPLAYTO of RFC 5957); THREAD (RFC 5256, ``imap.threads``).
+Split out of ``imap.session``: each handler is a function taking the session.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
-from groupware.mail import text
+from groupware.mail import mime, text
 from groupware.mail.imap import commands as c
 from groupware.mail.imap import fetch as fetch_data
-from groupware.mail.imap import wire
+from groupware.mail.imap import threads, wire
 from groupware.mail.imap.command_error import CommandError, bad
 from groupware.mail.imap.fetch_attributes import BinarySection, BodySection, FetchItem
 from groupware.mail.imap.refresh import RefreshFrom
@@ -99,6 +99,55 @@ async def do_sort(session: ImapSession, command: c.Sort) -> None:
     found = await session.run(_sorted, found, command.criteria)
     await _search_answer(session, command, found, "SORT")
     await session.finish(command.tag, "SORT completed", expunge=False, changes=changes)
+
+
+async def do_thread(session: ImapSession, command: c.Thread) -> None:
+    fields = {"sent_date", "internal_date", "subject_sort", "envelope"}
+    if command.algorithm is threads.ThreadAlgorithm.REFERENCES:
+        fields |= {"blob_path", "structure"}
+    found, changes = await _search(session, command.key, fields)
+    items = await session.run(_thread_items, session.store, found, command)
+    roots = threads.thread(command.algorithm, items)
+    line = b"THREAD"
+    if roots:
+        line += b" " + threads.render(roots)
+    await session.send(wire.untagged(line))
+    await session.finish(command.tag, "THREAD completed", expunge=False, changes=changes)
+
+
+def _thread_items(
+    store: MailStore, found: list[Candidate], command: c.Thread
+) -> list[threads.ThreadItem]:
+    """What threading needs of each match; REFERENCES reads each header block once.
+
+    The index keeps Message-ID and In-Reply-To (in the envelope) but not References,
+    so that header comes from the file, its header block only.
+    """
+    with_references = command.algorithm is threads.ThreadAlgorithm.REFERENCES
+    items = []
+    for m in found:
+        envelope = m.envelope
+        references: tuple[str, ...] = ()
+        if with_references:
+            structure = mime.part_from_json_text(m.info.structure or "")
+            block = store.files.read_range(m.info.blob_path, 0, structure.header_end)
+            value = mime.parse_headers(block).get("references")
+            references = threads.message_ids(str(value) if value is not None else None)
+            references = references or threads.message_ids(envelope.get("in-reply-to"))[:1]
+        subject = text.decode_words(envelope.get("subject") or "")
+        ids = threads.message_ids(envelope.get("message-id"))
+        items.append(
+            threads.ThreadItem(
+                number=m.info.uid if command.uid else m.seq,
+                seq=m.seq,
+                date=m.info.sent_date or m.info.internal_date,
+                base_subject=m.info.subject_sort.casefold(),
+                is_reply=threads.is_reply_subject(subject),
+                message_id=ids[0] if ids else "",
+                references=references,
+            )
+        )
+    return items
 
 
 async def do_fetch(session: ImapSession, command: c.Fetch) -> None:
