@@ -148,6 +148,7 @@ def create_app(
         sharing,
         webmail,
         webmail_compose,  # noqa: F401 - its routes are the mail blueprint's
+        webmail_folders,  # noqa: F401 - its routes are the mail blueprint's
         webmail_reading,  # noqa: F401 - its routes are the mail blueprint's
     )
     from groupware.web.sharing import level_labels

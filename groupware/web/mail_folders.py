@@ -64,6 +64,7 @@ class Folder:
     is_selectable: bool
     total: int
     unseen: int
+    delimiter: str = "/"  # the server's hierarchy delimiter ("" for a flat namespace)
 
     @property
     def depth(self) -> int:
@@ -110,7 +111,17 @@ def folder_tree(client: IMAPClient) -> list[Folder]:
                 status = client.folder_status(name, [b"MESSAGES", b"UNSEEN"])
                 counts[name] = (int(status[b"MESSAGES"]), int(status[b"UNSEEN"]))
             total, unseen = counts[name]
-        found.append(Folder(name, parts, _special(name, flags), selectable, total, unseen))
+        found.append(
+            Folder(
+                name,
+                parts,
+                _special(name, flags),
+                selectable,
+                total,
+                unseen,
+                delimiter.decode() if delimiter else "",
+            )
+        )
     rank_of_top = {
         f.parts[0]: SPECIAL_ORDER.index(f.special) for f in found if f.special and f.depth == 0
     }
@@ -233,9 +244,10 @@ class SortedUidsCache:
     def __init__(self, max_entries_count: int = SORT_CACHE_ENTRIES_COUNT) -> None:
         self._max = max_entries_count
         self._lock = threading.Lock()
-        self._entries: OrderedDict[tuple[Any, ...], list[int]] = OrderedDict()
+        # Sorted UIDs, or the threads of ``web.mail_threads`` (their key says which).
+        self._entries: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
 
-    def get(self, key: tuple[Any, ...]) -> list[int] | None:
+    def get(self, key: tuple[Any, ...]) -> Any:
         """The UIDs remembered for ``key``, if any."""
         with self._lock:
             found = self._entries.get(key)
@@ -243,7 +255,7 @@ class SortedUidsCache:
                 self._entries.move_to_end(key)
             return found
 
-    def put(self, key: tuple[Any, ...], uids: list[int]) -> None:
+    def put(self, key: tuple[Any, ...], uids: Any) -> None:
         """Remember ``uids`` for ``key``, forgetting the least recently used."""
         with self._lock:
             self._entries[key] = uids
@@ -252,7 +264,8 @@ class SortedUidsCache:
                 self._entries.popitem(last=False)
 
 
-def _state_key(selected: dict[bytes, Any]) -> tuple[int, int, int] | None:
+def state_key(selected: dict[bytes, Any]) -> tuple[int, int, int] | None:
+    """What identifies a folder's messages for the cache: UIDVALIDITY, UIDNEXT, EXISTS."""
     try:
         return (
             int(selected[b"UIDVALIDITY"]),
@@ -278,7 +291,7 @@ def message_page(
     ``cache`` is the process's cache and the login it is used for.
     """
     selected = client.select_folder(folder, readonly=True)
-    state = _state_key(selected)
+    state = state_key(selected)
     key = (cache[1], folder, sort, is_reverse, state) if cache and state else None
     uids = cache[0].get(key) if cache and key else None
     if uids is None:
