@@ -23,6 +23,7 @@ from groupware.web.context import services
 from groupware.web.mail_folder_admin import (
     EMPTIABLE,
     MAX_LEAF_LENGTH,
+    WILDCARDS,
     FolderChangeError,
     FolderNameError,
     NameProblem,
@@ -58,7 +59,9 @@ def name_error_text(error: FolderNameError) -> str:
             "A folder name cannot contain “%(delimiter)s”: choose a parent folder instead.",
             delimiter=error.delimiter or "/",
         ),
-        NameProblem.WILDCARD: _("A folder name cannot contain * or %%."),
+        NameProblem.WILDCARD: _(
+            "A folder name cannot contain %(characters)s.", characters=" ".join(sorted(WILDCARDS))
+        ),
         NameProblem.CONTROL: _("A folder name cannot contain invisible control characters."),
         NameProblem.TOO_LONG: _(
             "A folder name has at most %(count)s characters.", count=MAX_LEAF_LENGTH

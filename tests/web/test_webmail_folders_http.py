@@ -125,7 +125,7 @@ def test_create_rename_move_and_delete_a_folder(
         ({"name": "", "parent": ""}, "Give the folder a name."),
         ({"name": "   ", "parent": ""}, "Give the folder a name."),
         ({"name": "a/b", "parent": ""}, "cannot contain “/”"),
-        ({"name": "tout*", "parent": ""}, "cannot contain * or %"),
+        ({"name": "tout*", "parent": ""}, "cannot contain % *."),
         ({"name": "ligne\tdeux", "parent": ""}, "control characters"),
         ({"name": "x" * 101, "parent": ""}, "at most 100 characters"),
         ({"name": "Trash", "parent": ""}, "exists there already"),
