@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 # Messages per FETCH batch: rows are read per batch (see _fetch_batch).
 _BATCH_FROM_INDEX: Final = 2000
 _BATCH_READING_FILES: Final = 100
+# THREAD=REFERENCES reads this much of each file for its References field.
+_THREAD_HEAD_BYTES: Final = 4096
 
 
 async def _search(session, key: Any, fields: Iterable[str] = ()) -> tuple[list[Candidate], Changes]:
@@ -102,9 +104,9 @@ async def do_sort(session: ImapSession, command: c.Sort) -> None:
 
 
 async def do_thread(session: ImapSession, command: c.Thread) -> None:
-    fields = {"sent_date", "internal_date", "subject_sort", "envelope"}
+    fields = {"sent_date", "internal_date", "subject_sort"}
     if command.algorithm is threads.ThreadAlgorithm.REFERENCES:
-        fields |= {"blob_path", "structure"}
+        fields |= {"envelope", "blob_path", "structure"}
     found, changes = await _search(session, command.key, fields)
     items = await session.run(_thread_items, session.store, found, command)
     roots = threads.thread(command.algorithm, items)
@@ -118,36 +120,45 @@ async def do_thread(session: ImapSession, command: c.Thread) -> None:
 def _thread_items(
     store: MailStore, found: list[Candidate], command: c.Thread
 ) -> list[threads.ThreadItem]:
-    """What threading needs of each match; REFERENCES reads each header block once.
-
-    The index keeps Message-ID and In-Reply-To (in the envelope) but not References,
-    so that header comes from the file, its header block only.
-    """
+    """What threading needs of each match (ORDEREDSUBJECT: the index alone)."""
     with_references = command.algorithm is threads.ThreadAlgorithm.REFERENCES
     items = []
     for m in found:
+        number = m.info.uid if command.uid else m.seq
+        date = m.info.sent_date or m.info.internal_date
+        subject = m.info.subject_sort.casefold()
+        if not with_references:
+            items.append(threads.ThreadItem(number, m.seq, date, subject))
+            continue
         envelope = m.envelope
-        references: tuple[str, ...] = ()
-        if with_references:
-            structure = mime.part_from_json_text(m.info.structure or "")
-            block = store.files.read_range(m.info.blob_path, 0, structure.header_end)
-            value = mime.parse_headers(block).get("references")
-            references = threads.message_ids(str(value) if value is not None else None)
-            references = references or threads.message_ids(envelope.get("in-reply-to"))[:1]
-        subject = text.decode_words(envelope.get("subject") or "")
+        references = threads.message_ids(threads.references_field(_header_block(store, m)))
         ids = threads.message_ids(envelope.get("message-id"))
         items.append(
             threads.ThreadItem(
-                number=m.info.uid if command.uid else m.seq,
-                seq=m.seq,
-                date=m.info.sent_date or m.info.internal_date,
-                base_subject=m.info.subject_sort.casefold(),
-                is_reply=threads.is_reply_subject(subject),
+                number,
+                m.seq,
+                date,
+                subject,
+                is_reply=threads.is_reply_subject(text.decode_words(envelope.get("subject") or "")),
                 message_id=ids[0] if ids else "",
-                references=references,
+                references=references or threads.message_ids(envelope.get("in-reply-to"))[:1],
             )
         )
     return items
+
+
+def _header_block(store: MailStore, m: Candidate) -> bytes:
+    """The header block of a message, for its References field (the index lacks it).
+
+    The first few kilobytes of the file nearly always hold it all; a longer one is
+    read to its end as the structure records it.
+    """
+    head = store.files.read_range(m.info.blob_path, 0, _THREAD_HEAD_BYTES)
+    end = head.find(b"\r\n\r\n")
+    if end >= 0:
+        return head[: end + 2]
+    structure = mime.part_from_json_text(m.info.structure or "")
+    return store.files.read_range(m.info.blob_path, 0, structure.header_end)
 
 
 async def do_fetch(session: ImapSession, command: c.Fetch) -> None:
