@@ -122,6 +122,12 @@ def test_keyboard_shortcuts_on_the_list_and_the_message(
     expect(rows.nth(1).locator('input[type="checkbox"]')).to_be_checked()
     page.keyboard.press("x")
     expect(rows.nth(1).locator('input[type="checkbox"]')).not_to_be_checked()
+    # A clicked checkbox keeps the focus; it takes no text, so the keys still work.
+    rows.nth(2).locator('input[type="checkbox"]').click()
+    page.keyboard.press("k")
+    expect(rows.nth(0)).to_have_attribute("aria-current", "true")
+    rows.nth(2).locator('input[type="checkbox"]').click()
+    page.keyboard.press("j")
 
     page.keyboard.press("?")
     expect(page.locator("#mail-keys-help")).to_be_visible()

@@ -7,9 +7,13 @@
   const rows = () => [...document.querySelectorAll("#messages tr.message")].filter((r) => !r.hidden);
   let current = -1;
 
+  // Boxes and buttons take no text: on a ticked checkbox, j and k still move.
+  const NOT_TEXT = new Set(["checkbox", "radio", "button", "submit", "reset", "image"]);
+
   function isTyping(target) {
     if (!(target instanceof Element)) return false;
-    return Boolean(target.closest("input, textarea, select, [contenteditable]:not([contenteditable='false'])"));
+    if (target.closest("textarea, select, [contenteditable]:not([contenteditable='false'])")) return true;
+    return target instanceof HTMLInputElement && !NOT_TEXT.has(target.type);
   }
 
   function select(index) {
