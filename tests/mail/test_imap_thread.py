@@ -12,7 +12,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import select, update
 
+from groupware.mail.schema import mail_blobs
 from tests.mail.imap_support import RawImap, imap_server, logged_in, new_user
 from tests.support.servers import RunningServer
 
@@ -166,3 +168,29 @@ def test_thread_needs_a_selected_mailbox(live: RunningServer, owner: Any) -> Non
         raw.login(owner)
         _untagged, tagged = raw.command(b"THREAD REFERENCES UTF-8 ALL")
         assert b" BAD " in tagged or b" NO " in tagged
+
+
+def test_messages_indexed_before_thread_refs_are_threaded_from_their_files(
+    live: RunningServer, owner: Any
+) -> None:
+    with RawImap(live) as raw:
+        raw.login(owner)
+        raw.command(b"EXAMINE INBOX")
+        indexed, _tagged = raw.command(b"UID THREAD REFERENCES UTF-8 ALL")
+        with live.core.engine.begin() as conn:
+            refs = dict(conn.execute(select(mail_blobs.c.id, mail_blobs.c.thread_refs)).all())
+            conn.execute(update(mail_blobs).values(thread_refs=None))
+        try:
+            from_files, _tagged = raw.command(b"UID THREAD REFERENCES UTF-8 ALL")
+        finally:
+            with live.core.engine.begin() as conn:
+                for blob_id, value in refs.items():
+                    conn.execute(
+                        update(mail_blobs)
+                        .where(mail_blobs.c.id == blob_id)
+                        .values(thread_refs=value)
+                    )
+    assert from_files == indexed
+    assert b"(3 6 (4 23)(44 7 96))" in _names(indexed[0][len(b"* THREAD ") : -2], offset=100)
+    # What delivery indexed: References ids in order, else the In-Reply-To id.
+    assert "<3@school.example> <6@school.example> <44@school.example>" in refs.values()

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 # Messages per FETCH batch: rows are read per batch (see _fetch_batch).
 _BATCH_FROM_INDEX: Final = 2000
 _BATCH_READING_FILES: Final = 100
-# THREAD=REFERENCES reads this much of each file for its References field.
+# THREAD=REFERENCES reads this much of an old message's file for its References field.
 _THREAD_HEAD_BYTES: Final = 4096
 
 
@@ -106,7 +106,7 @@ async def do_sort(session: ImapSession, command: c.Sort) -> None:
 async def do_thread(session: ImapSession, command: c.Thread) -> None:
     fields = {"sent_date", "internal_date", "subject_sort"}
     if command.algorithm is threads.ThreadAlgorithm.REFERENCES:
-        fields |= {"envelope", "blob_path", "structure"}
+        fields |= {"envelope", "message_id", "thread_refs", "blob_path", "structure"}
     found, changes = await _search(session, command.key, fields)
     items = await session.run(_thread_items, session.store, found, command)
     roots = threads.thread(command.algorithm, items)
@@ -120,7 +120,7 @@ async def do_thread(session: ImapSession, command: c.Thread) -> None:
 def _thread_items(
     store: MailStore, found: list[Candidate], command: c.Thread
 ) -> list[threads.ThreadItem]:
-    """What threading needs of each match (ORDEREDSUBJECT: the index alone)."""
+    """What threading needs of each match, from the index (ORDEREDSUBJECT: sort keys only)."""
     with_references = command.algorithm is threads.ThreadAlgorithm.REFERENCES
     items = []
     for m in found:
@@ -130,35 +130,38 @@ def _thread_items(
         if not with_references:
             items.append(threads.ThreadItem(number, m.seq, date, subject))
             continue
-        envelope = m.envelope
-        references = threads.message_ids(threads.references_field(_header_block(store, m)))
-        ids = threads.message_ids(envelope.get("message-id"))
+        refs = m.info.thread_refs
+        parents = threads.message_ids(refs) if refs is not None else _parents_from_file(store, m)
+        ids = threads.message_ids(m.info.message_id)
+        raw_subject = text.decode_words(m.envelope.get("subject") or "")
         items.append(
             threads.ThreadItem(
                 number,
                 m.seq,
                 date,
                 subject,
-                is_reply=threads.is_reply_subject(text.decode_words(envelope.get("subject") or "")),
+                is_reply=threads.is_reply_subject(raw_subject),
                 message_id=ids[0] if ids else "",
-                references=references or threads.message_ids(envelope.get("in-reply-to"))[:1],
+                references=parents,
             )
         )
     return items
 
 
-def _header_block(store: MailStore, m: Candidate) -> bytes:
-    """The header block of a message, for its References field (the index lacks it).
+def _parents_from_file(store: MailStore, m: Candidate) -> tuple[str, ...]:
+    """References (else In-Reply-To) of a message indexed before ``thread_refs`` existed.
 
-    The first few kilobytes of the file nearly always hold it all; a longer one is
-    read to its end as the structure records it.
+    The first few kilobytes of the file nearly always hold the header block; a longer
+    one is read to its end as the structure records it.
     """
     head = store.files.read_range(m.info.blob_path, 0, _THREAD_HEAD_BYTES)
     end = head.find(b"\r\n\r\n")
     if end >= 0:
-        return head[: end + 2]
-    structure = mime.part_from_json_text(m.info.structure or "")
-    return store.files.read_range(m.info.blob_path, 0, structure.header_end)
+        head = head[: end + 2]
+    else:
+        structure = mime.part_from_json_text(m.info.structure or "")
+        head = store.files.read_range(m.info.blob_path, 0, structure.header_end)
+    return threads.parent_ids(threads.references_field(head), m.envelope.get("in-reply-to"))
 
 
 async def do_fetch(session: ImapSession, command: c.Fetch) -> None:

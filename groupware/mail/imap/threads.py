@@ -112,6 +112,11 @@ def references_field(block: bytes) -> str | None:
     return None
 
 
+def parent_ids(references: str | None, in_reply_to: str | None) -> tuple[str, ...]:
+    """The ids a message hangs under: its References, else its first In-Reply-To id."""
+    return message_ids(references) or message_ids(in_reply_to)[:1]
+
+
 def is_reply_subject(subject: str) -> bool:
     """The subject says Re:/Fwd: (or ends in "(fwd)")."""
     return bool(_REPLY.match(subject)) or subject.strip().lower().endswith("(fwd)")
