@@ -100,7 +100,7 @@ def _named(tree: list[Folder], name: str) -> Folder:
 
 @bp.route("/folders")
 @login_required
-def folders() -> str:
+def folders() -> Any:
     """Every folder, with the forms that change them."""
     tree = imap(folder_tree)
     doomed = None
@@ -109,6 +109,9 @@ def folders() -> str:
             doomed = _named(tree, request.args["delete"])
         except FolderNotFoundError:
             abort(404)
+        if is_protected(doomed) or any(is_protected(f) for f in descendants(tree, doomed)):
+            flash(change_error_text(FolderChangeError("protected", doomed.name)), "error")
+            return _page(tree, status=400)
     return _page(tree, doomed)
 
 

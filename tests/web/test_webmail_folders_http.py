@@ -172,6 +172,9 @@ def test_special_folders_and_the_inbox_cannot_be_changed(
     assert reply.status == 400
     assert "special folders cannot be" in flash_error(reply)
     assert folders_of(live, person)[0] == before
+    confirm = portal.get(f"/mail/folders?delete={folder}")
+    assert confirm.status == 400
+    assert 'id="confirm-delete"' not in confirm.body
 
 
 def test_folder_changes_without_the_csrf_token_are_refused(
