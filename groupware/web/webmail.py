@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any, Final, TypeVar
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_babel import format_datetime, format_decimal
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
@@ -23,6 +24,7 @@ from imapclient import IMAPClient  # type: ignore[import-untyped]
 from werkzeug.wrappers import Response
 
 from groupware.web.context import services
+from groupware.web.formatting import FORMATTED_ENTRIES_COUNT, datetime_text, decimal_text
 from groupware.web.mail_access import MailAccess, MailBusyError, MailUnavailableError
 from groupware.web.mail_folders import (
     DEFAULT_SORT,
@@ -34,8 +36,9 @@ from groupware.web.mail_folders import (
     apply_action,
     find_folder,
     folder_tree,
-    message_page,
 )
+from groupware.web.mail_page_cache import listed_page
+from groupware.web.mail_staging import staging_for
 from groupware.web.mail_threads import can_thread, thread_page
 
 log = logging.getLogger(__name__)
@@ -70,9 +73,15 @@ def sort_labels() -> dict[str, Any]:
 
 def size_text(size_bytes: int) -> str:
     """A message or attachment size as people read it (kB up to a megabyte, then MB)."""
+    return _size_text(size_bytes, str(get_locale()))
+
+
+@lru_cache(maxsize=FORMATTED_ENTRIES_COUNT)
+def _size_text(size_bytes: int, locale: str) -> str:
+    # ``locale`` is the request's: it keys the cache, gettext uses it.
     if size_bytes < KILO * KILO:
-        return _("%(size)s kB", size=format_decimal(max(1, round(size_bytes / KILO))))
-    return _("%(size)s MB", size=format_decimal(round(size_bytes / KILO / KILO, 1)))
+        return _("%(size)s kB", size=decimal_text(max(1, round(size_bytes / KILO))))
+    return _("%(size)s MB", size=decimal_text(round(size_bytes / KILO / KILO, 1)))
 
 
 def folder_label(folder: Folder) -> str:
@@ -96,10 +105,11 @@ def imap(operation: Callable[[IMAPClient], T]) -> T:
 
 
 def forget_session(session_id: int) -> None:
-    """Log out the IMAP connection of a web session that ends (sign-out)."""
+    """Log out the IMAP connection of a web session that ends (sign-out); drop its uploads."""
     found = services().mail
     if found is not None:
         found.pool.discard(session_id)
+    staging_for(services().core.config).discard_session(session_id)
 
 
 @bp.errorhandler(MailUnavailableError)
@@ -139,7 +149,8 @@ def folder(folder: str) -> str:
     """A folder's message list beside the folder tree (``?threads=1``: by conversation)."""
     sort, is_reverse, page = _list_arguments()
     wants_threads = request.args.get("threads") == "1"
-    per_page = services().core.config.webmail.messages_per_page_count
+    # The person's choice (settings page), else webmail.messages_per_page_count.
+    per_page = services().core.mail_preferences.messages_per_page(current_user.person)
     cache = (access().sorted_uids, current_user.person.login)
 
     def read(client: IMAPClient) -> tuple[list[Folder], Folder, Any, Any, bool]:
@@ -150,14 +161,16 @@ def folder(folder: str) -> str:
             threads = thread_page(client, current.name, page=page, per_page=per_page, cache=cache)
             listing = MessagePage([], threads.total, threads.page, threads.pages, "date", True)
             return tree, current, listing, threads, threading
-        listing = message_page(
+        listing = listed_page(
             client,
-            current.name,
+            current,
+            login=current_user.person.login,
             sort=sort,
             is_reverse=is_reverse,
             page=page,
             per_page=per_page,
-            cache=cache,
+            pages=access().pages,
+            orders=access().sorted_uids,
         )
         return tree, current, listing, None, threading
 
@@ -183,7 +196,7 @@ def folder(folder: str) -> str:
         page_url=page_url,
         folder_label=folder_label,
         size_text=size_text,
-        format_datetime=format_datetime,
+        format_datetime=datetime_text,
         sort_labels=sort_labels(),
         targets=[f for f in tree if f.is_selectable and f.name != current.name],
     )
