@@ -140,6 +140,8 @@ ROW_COLUMNS: Final = {
     "from_sort": mail_blobs.c.from_sort,
     "to_sort": mail_blobs.c.to_sort,
     "cc_sort": mail_blobs.c.cc_sort,
+    "message_id": mail_blobs.c.message_id,
+    "thread_refs": mail_blobs.c.thread_refs,
 }
 CHANGED_MESSAGES: Final = (
     select(*MESSAGE_COLUMNS)

@@ -151,7 +151,9 @@ def create_app(
         webmail,
         webmail_compose,  # noqa: F401 - its routes are the mail blueprint's
         webmail_compose_api,  # noqa: F401 - its routes are the mail blueprint's
+        webmail_folders,  # noqa: F401 - its routes are the mail blueprint's
         webmail_reading,  # noqa: F401 - its routes are the mail blueprint's
+        webmail_search,  # noqa: F401 - its routes are the mail blueprint's
         webmail_settings,  # noqa: F401 - its routes are the mail blueprint's
     )
     from groupware.web.sharing import level_labels

@@ -68,6 +68,7 @@ class Folder:
     is_selectable: bool
     total: int
     unseen: int
+    delimiter: str = "/"  # the server's hierarchy delimiter ("" for a flat namespace)
     #: (UIDVALIDITY, UIDNEXT, MESSAGES, HIGHESTMODSEQ) when the server said (CONDSTORE).
     state: tuple[int, int, int, int] | None = None
 
@@ -118,7 +119,10 @@ def folder_tree(client: IMAPClient) -> list[Folder]:
                 counts[name] = _counted({k.decode(): v for k, v in status.items()})
             total, unseen, state = counts[name]
         special = _special(name, flags)
-        found.append(Folder(name, parts, special, selectable, total, unseen, state))
+        shown_delimiter = delimiter.decode() if delimiter else ""
+        found.append(
+            Folder(name, parts, special, selectable, total, unseen, shown_delimiter, state)
+        )
     rank_of_top = {
         f.parts[0]: SPECIAL_ORDER.index(f.special) for f in found if f.special and f.depth == 0
     }
@@ -252,7 +256,7 @@ def _text(flag: bytes | str) -> str:
     return flag.decode("ascii", "replace") if isinstance(flag, bytes) else str(flag)
 
 
-class SortedUidsCache(RecentAnswers[tuple[Any, ...], list[int]]):
+class SortedUidsCache(RecentAnswers[tuple[Any, ...], Any]):
     """Recent SORT answers, reused while the folder holds the same messages.
 
     A folder's messages never change (IMAP messages are immutable), so their
@@ -261,13 +265,15 @@ class SortedUidsCache(RecentAnswers[tuple[Any, ...], list[int]]):
     EXISTS: while ``(UIDVALIDITY, UIDNEXT, EXISTS)`` from SELECT is unchanged,
     the sorted UIDs are the same and paging needs no new SORT. Flags do not take
     part in these orders. Shared by the process's web sessions, keyed by login.
+    Also holds the threads of ``web.mail_threads`` (their key says which).
     """
 
     def __init__(self, max_entries_count: int = SORT_CACHE_ENTRIES_COUNT) -> None:
         super().__init__(max_entries_count)
 
 
-def _state_key(selected: dict[bytes, Any]) -> tuple[int, int, int] | None:
+def state_key(selected: dict[bytes, Any]) -> tuple[int, int, int] | None:
+    """What identifies a folder's messages for the cache: UIDVALIDITY, UIDNEXT, EXISTS."""
     try:
         return (
             int(selected[b"UIDVALIDITY"]),
@@ -293,7 +299,7 @@ def message_page(
     ``cache`` is the process's cache and the login it is used for.
     """
     selected = client.select_folder(folder, readonly=True)
-    state = _state_key(selected)
+    state = state_key(selected)
     key = (cache[1], folder, sort, is_reverse, state) if cache and state else None
     uids = cache[0].get(key) if cache and key else None
     if uids is None:

@@ -32,12 +32,14 @@ from groupware.web.mail_folders import (
     Action,
     Folder,
     FolderNotFoundError,
+    MessagePage,
     apply_action,
     find_folder,
     folder_tree,
 )
 from groupware.web.mail_page_cache import listed_page
 from groupware.web.mail_staging import staging_for
+from groupware.web.mail_threads import can_thread, thread_page
 
 log = logging.getLogger(__name__)
 
@@ -128,8 +130,8 @@ def _refused(exc: Exception) -> tuple[str, int]:
 @bp.route("/")
 @login_required
 def index() -> Response:
-    """The mailbox opens on the inbox."""
-    return redirect(url_for("mail.folder", folder=INBOX))
+    """The mailbox opens on the inbox (or on ``?folder=``, the phone's folder menu)."""
+    return redirect(url_for("mail.folder", folder=request.args.get("folder") or INBOX))
 
 
 def _list_arguments() -> tuple[str, bool, int]:
@@ -144,14 +146,21 @@ def _list_arguments() -> tuple[str, bool, int]:
 @bp.route("/<path:folder>")
 @login_required
 def folder(folder: str) -> str:
-    """A folder's message list beside the folder tree."""
+    """A folder's message list beside the folder tree (``?threads=1``: by conversation)."""
     sort, is_reverse, page = _list_arguments()
+    wants_threads = request.args.get("threads") == "1"
     # The person's choice (settings page), else webmail.messages_per_page_count.
     per_page = services().core.mail_preferences.messages_per_page(current_user.person)
+    cache = (access().sorted_uids, current_user.person.login)
 
-    def read(client: IMAPClient) -> tuple[list[Folder], Folder, Any]:
+    def read(client: IMAPClient) -> tuple[list[Folder], Folder, Any, Any, bool]:
         tree = folder_tree(client)
         current = find_folder(tree, folder)
+        threading = can_thread(client)
+        if wants_threads and threading:
+            threads = thread_page(client, current.name, page=page, per_page=per_page, cache=cache)
+            listing = MessagePage([], threads.total, threads.page, threads.pages, "date", True)
+            return tree, current, listing, threads, threading
         listing = listed_page(
             client,
             current,
@@ -163,17 +172,28 @@ def folder(folder: str) -> str:
             pages=access().pages,
             orders=access().sorted_uids,
         )
-        return tree, current, listing
+        return tree, current, listing, None, threading
 
     try:
-        tree, current, listing = imap(read)
+        tree, current, listing, threads, threading = imap(read)
     except FolderNotFoundError:
         abort(404)
+
+    def page_url(number: int) -> str:
+        if threads is not None:
+            return url_for("mail.folder", folder=current.name, threads=1, page=number)
+        order = "desc" if listing.is_reverse else "asc"
+        return url_for("mail.folder", folder=current.name, sort=sort, order=order, page=number)
+
     return render_template(
         "mail/folder.html",
         tree=tree,
         current=current,
         listing=listing,
+        threads=threads,
+        can_thread=threading,
+        confirm_empty=request.args.get("empty") == "1",
+        page_url=page_url,
         folder_label=folder_label,
         size_text=size_text,
         format_datetime=datetime_text,
@@ -183,7 +203,10 @@ def folder(folder: str) -> str:
 
 
 def _selected_uids() -> list[int]:
+    """The ticked messages: ``uid`` boxes, and ``thread`` boxes (a conversation's UIDs)."""
     values = request.form.getlist("uid")
+    for thread in request.form.getlist("thread"):
+        values.extend(thread.split(","))
     if len(values) > MAX_SELECTED_COUNT or not all(v.isdigit() for v in values):
         abort(400)
     return sorted({int(v) for v in values if int(v) > 0})
