@@ -26,19 +26,21 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
 from imapclient import IMAPClient  # type: ignore[import-untyped]  # no type hints
 from imapclient.exceptions import (  # type: ignore[import-untyped]
     IMAPClientAbortError,
     LoginError,
 )
+from markupsafe import Markup
 
 from groupware.config import Config, Listen
 from groupware.core.auth import portal_credential
 from groupware.errors import ConfigError, GroupwareError
 from groupware.web.mail_folders import SortedUidsCache
-from groupware.web.mail_page_cache import PageCache
+from groupware.web.mail_page_cache import PAGE_CACHE_ENTRIES_COUNT, PageCache
+from groupware.web.recent import RecentAnswers
 
 log = logging.getLogger(__name__)
 
@@ -368,6 +370,10 @@ class MailAccess:
         self.sorted_uids = SortedUidsCache()
         #: Recent pages of the list (``web.mail_page_cache``), shared by the web sessions.
         self.pages = PageCache()
+        #: The rows rendered from those pages (``web.webmail``), with the page they show.
+        self.rows: RecentAnswers[tuple[Any, ...], tuple[Any, Markup]] = RecentAnswers(
+            PAGE_CACHE_ENTRIES_COUNT
+        )
         self.pool = MailPool(
             self._connect,
             max_connections_count=settings.max_connections_count,
