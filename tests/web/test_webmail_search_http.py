@@ -17,6 +17,7 @@ import pytest
 from imapclient import FLAGGED, SEEN
 
 from groupware.core.directory import Person
+from groupware.core.mail_preferences import PALETTE
 from tests.mail.imap_support import PASSWORD, deliver, logged_in, new_user
 from tests.support.servers import RunningServer, make_config, running_server
 from tests.web.portal_client import PortalClient
@@ -274,3 +275,29 @@ def test_an_empty_search_shows_the_form_and_unknown_folders_are_404(
     assert portal.get("/mail/search?folder=Nowhere&q=x").status == 404
     signed_out = PortalClient(live.http_url).get("/mail/search?q=x")
     assert signed_out.status == 302
+
+
+def test_the_label_field_offers_the_persons_labels_by_name(
+    live: RunningServer, person: Person, portal: PortalClient
+) -> None:
+    preferences = live.core.mail_preferences
+    sortie = preferences.create_label(person, "Sorties scolaires", next(iter(PALETTE)))
+    uids = inbox_uids(live, person, len(INBOX_MESSAGES))
+    with logged_in(live, person) as client:
+        client.select_folder("INBOX")
+        client.add_flags(uids[3:], [sortie.keyword])
+    try:
+        form = portal.get("/mail/search")
+        assert f'<option value="{sortie.keyword}">Sorties scolaires</option>' in form.body
+        assert all_found(portal, folder="INBOX", label=sortie.keyword) == {"Sortie au musée"}
+        page = portal.get("/mail/search?" + urlencode({"folder": "INBOX", "label": sortie.keyword}))
+        assert f'<option value="{sortie.keyword}" selected>Sorties scolaires</option>' in page.body
+        # The result row shows the label by its name, as the folder list does.
+        assert re.search(
+            rf'data-keyword="{re.escape(sortie.keyword)}">Sorties scolaires<', page.body
+        )
+    finally:
+        with logged_in(live, person) as client:
+            client.select_folder("INBOX")
+            client.remove_flags(uids[3:], [sortie.keyword])
+        preferences.delete_label(person, sortie.keyword)
