@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shutil
 import ssl
 import statistics
 import subprocess
@@ -42,6 +41,7 @@ from groupware.config import LISTEN_ENV_ALIASES  # noqa: E402
 from groupware.core.events import EventBus  # noqa: E402
 from groupware.core.services import Core  # noqa: E402
 from groupware.mail.store import INBOX, MailStore  # noqa: E402
+from tests.support import dovecot as dovecot_support  # noqa: E402
 from tests.support.servers import add_user, make_config  # noqa: E402
 
 PASSWORD = "bench-password-long-enough"
@@ -151,115 +151,28 @@ def ours(total: int) -> Iterator[tuple[IMAPClient, Callable[[int], None]]]:
             core.close()
 
 
-DOVECOT_CONF = """
-protocols = imap
-listen = 127.0.0.1
-base_dir = {base}/run
-state_dir = {base}/state
-log_path = {base}/dovecot.log
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain
-mail_location = maildir:{base}/mail/%u
-mail_fsync = {fsync}
-passdb {{
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%u {base}/users
-}}
-userdb {{
-  driver = static
-  args = uid={uid} gid={gid} home={base}/home/%u
-}}
-service imap-login {{
-  inet_listener imap {{
-    port = {port}
-  }}
-  inet_listener imaps {{
-    port = {tls_port}
-  }}
-}}
-service anvil {{
-  chroot =
-}}
-first_valid_uid = {uid}
-last_valid_uid = {uid}
-default_login_user = {login_user}
-default_internal_user = {user}
-"""
-
-
 @contextmanager
 def dovecot(
     total: int, *, tls: bool = False, fsync: str = "optimized"
 ) -> Iterator[tuple[IMAPClient, Callable[[int], None]] | None]:
     """A throwaway Dovecot on loopback (implicit TLS with ``tls``), or None if missing."""
-    binary = shutil.which("dovecot") or "/usr/sbin/dovecot"
-    if not Path(binary).exists():
+    if not dovecot_support.is_available():
         yield None
         return
-    import pwd
-    import socket
+    with dovecot_support.running_dovecot({"marie": PASSWORD}, tls=tls, fsync=fsync) as peer:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    base = Path(tempfile.mkdtemp(prefix="bench-dovecot-"))
-    for sub in ("run", "state", "mail", "home"):
-        (base / sub).mkdir()
-    (base / "users").write_text(f"marie:{{PLAIN}}{PASSWORD}\n")
-    if os.getuid() == 0:
-        # Dovecot runs neither its login nor its mail processes as root.
-        account = pwd.getpwnam("dovecot")
-        user, login_user, uid, gid = "dovecot", "dovenull", account.pw_uid, account.pw_gid
-        base.chmod(0o755)
-        for sub in ("mail", "home"):
-            os.chown(base / sub, uid, gid)
-    else:
-        user = login_user = pwd.getpwuid(os.getuid()).pw_name
-        uid, gid = os.getuid(), os.getgid()
-    conf = DOVECOT_CONF.format(
-        base=base,
-        uid=uid,
-        gid=gid,
-        port=0 if tls else port,
-        tls_port=port if tls else 0,
-        user=user,
-        login_user=login_user,
-        fsync=fsync,
-    )
-    if tls:
-        import trustme
+        def connect() -> IMAPClient:
+            client = IMAPClient(
+                peer.host, port=peer.port, ssl=tls, ssl_context=context, timeout=120
+            )
+            client.login("marie", PASSWORD)
+            return client
 
-        issued = trustme.CA().issue_cert("127.0.0.1")
-        issued.cert_chain_pems[0].write_to_path(str(base / "cert.pem"))
-        issued.private_key_pem.write_to_path(str(base / "key.pem"))
-        conf = conf.replace(
-            "ssl = no", f"ssl = required\nssl_cert = <{base}/cert.pem\nssl_key = <{base}/key.pem"
-        )
-    (base / "dovecot.conf").write_text(conf)
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-
-    def connect() -> IMAPClient:
-        if tls:
-            return IMAPClient("127.0.0.1", port=port, ssl=True, ssl_context=context, timeout=120)
-        return IMAPClient("127.0.0.1", port=port, ssl=False, timeout=120)
-
-    process = subprocess.Popen([binary, "-F", "-c", str(base / "dovecot.conf")])
-    try:
-        deadline = time.monotonic() + 20
-        client = None
-        while client is None:
-            try:
-                client = connect()
-            except (OSError, IMAPClient.AbortError):
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
-        client.login("marie", PASSWORD)
+        client = connect()
         filler = connect()
-        filler.login("marie", PASSWORD)
 
         def fill(count: int) -> None:
             have = filler.select_folder("INBOX")[b"EXISTS"]
@@ -269,10 +182,6 @@ def dovecot(
         yield client, fill
         client.logout()
         filler.logout()
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def main() -> None:

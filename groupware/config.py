@@ -307,8 +307,9 @@ class WebmailConfig:
         default="",
     )
     ca_file: str = _doc(
-        "PEM certificates the IMAP and submission servers are verified against; empty: "
-        "the server's own certificate (tls.cert_file).",
+        "PEM certificates the IMAP and submission servers are verified against (put both "
+        "servers' CAs in this one file when they differ); empty: the server's own "
+        "certificate (tls.cert_file).",
         default="",
     )
     master_login: str = _doc(
@@ -317,8 +318,9 @@ class WebmailConfig:
         default="groupware-portal",
     )
     master_password_file: str = _doc(
-        "File holding that identity's password; empty: the credential derived from the "
-        "server secret, which this server's IMAP and SMTP accept.",
+        "File holding that identity's password (at least 16 characters; this server's "
+        "IMAP and submission then accept it too); empty: a credential derived from the "
+        "server secret.",
         default="",
     )
     max_connections_count: int = _doc(
@@ -327,6 +329,11 @@ class WebmailConfig:
     idle_seconds: int = _doc("An IMAP connection unused this long is logged out.", default=300)
     timeout_seconds: float = _doc("Socket timeout towards IMAP and submission.", default=10.0)
     messages_per_page_count: int = _doc("Messages on one page of a folder.", default=50)
+    max_attachment_bytes: int = _doc(
+        "Largest total size of the files attached to one message written in the webmail "
+        "(uploads beyond it are refused with a message).",
+        default=25 * 1024 * 1024,
+    )
 
     def __post_init__(self) -> None:
         for name in ("imap_server", "submission_server"):
@@ -337,6 +344,8 @@ class WebmailConfig:
             raise ValueError("max_connections_count and idle_seconds must be positive")
         if self.timeout_seconds <= 0 or self.messages_per_page_count < 1:
             raise ValueError("timeout_seconds and messages_per_page_count must be positive")
+        if self.max_attachment_bytes < 1:
+            raise ValueError("max_attachment_bytes must be positive")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

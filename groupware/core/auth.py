@@ -30,19 +30,21 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from pathlib import Path
+from typing import Any, Final
 
 from sqlalchemy import ColumnElement, Engine, Row, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from groupware.config import AuthConfig
+from groupware.config import AuthConfig, Config
 from groupware.core.app_passwords import AppPasswords
 from groupware.core.audit import Audit, Clock, utc_now
 from groupware.core.db import login_failures
 from groupware.core.directory import Directory, Person
 from groupware.core.second_factor import SecondFactor
+from groupware.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +54,50 @@ PORTAL: str = "web"
 PORTAL_IDENTITY: str = "groupware-portal"
 
 
+#: A portal password read from a file must be at least this long (it opens every mailbox).
+MIN_PORTAL_PASSWORD_LENGTH: Final = 16
+
+
 def portal_password(secret: bytes) -> str:
     """The portal's credential, derived from the server secret (never stored)."""
     return hmac.new(secret, b"groupware portal credential v1", hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class PortalCredential:
+    """The identity the webmail logs in with to act for people, and its password."""
+
+    identity: str
+    password: str = field(repr=False)
+
+
+def portal_credential(config: Config, secret: bytes) -> PortalCredential:
+    """``webmail.master_login`` with the password of ``webmail.master_password_file``.
+
+    Without a file the password is derived from the server secret. Our IMAP and
+    submission servers accept exactly this credential, so that a portal set up
+    for another server's master user (Dovecot's) also works against ours.
+
+    Raises:
+        ConfigError: the file is unreadable or its password too short.
+    """
+    identity = config.webmail.master_login.strip().lower()
+    configured = config.webmail.master_password_file
+    if not configured:
+        return PortalCredential(identity, portal_password(secret))
+    path = config.path(Path(configured))
+    try:
+        password = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(
+            f"webmail.master_password_file: cannot read {path}: {exc.strerror}"
+        ) from exc
+    if len(password) < MIN_PORTAL_PASSWORD_LENGTH:
+        raise ConfigError(
+            f"webmail.master_password_file: {path} holds fewer than "
+            f"{MIN_PORTAL_PASSWORD_LENGTH} characters"
+        )
+    return PortalCredential(identity, password)
 
 
 class Outcome(enum.Enum):
@@ -108,6 +151,7 @@ class Authenticator:
         sleep: Callable[[float], None] = time.sleep,
         app_passwords: AppPasswords | None = None,
         second_factor: SecondFactor | None = None,
+        portal: PortalCredential | None = None,
     ) -> None:
         self._directory = directory
         self._app_passwords = app_passwords
@@ -118,7 +162,7 @@ class Authenticator:
         self._clock = clock
         self._sleep = sleep
         self._cache_key = hmac.new(secret, b"groupware auth cache v1", hashlib.sha256).digest()
-        self._portal_password = portal_password(secret)
+        self._portal = portal or PortalCredential(PORTAL_IDENTITY, portal_password(secret))
         # (person id, keyed hash of secret) -> (credential_version, expiry monotonic)
         self._cache: dict[tuple[int, bytes], tuple[int, float]] = {}
         self._cache_lock = threading.Lock()
@@ -219,8 +263,8 @@ class Authenticator:
                 outcome="refused",
             )
             return AuthResult(Outcome.THROTTLED)
-        is_portal = account == PORTAL_IDENTITY and hmac.compare_digest(
-            secret.encode(), self._portal_password.encode()
+        is_portal = account == self._portal.identity and hmac.compare_digest(
+            secret.encode(), self._portal.password.encode()
         )
         person = self._directory.find(authzid) if is_portal else None
         if person is None:
@@ -243,7 +287,7 @@ class Authenticator:
             outcome = Outcome.OK
         self._audit.record(
             "login.ok" if outcome is Outcome.OK else "login.refused",
-            actor=PORTAL_IDENTITY,
+            actor=self._portal.identity,
             subject=person.login,
             protocol=protocol,
             client=client,

@@ -14,6 +14,8 @@ every table belongs to one core module that owns its rows:
 - ``app_passwords``: ``core.app_passwords``
 - ``second_factors``, ``recovery_codes``: ``core.second_factor``
 - ``web_sessions``: ``core.web_sessions``
+- ``mail_trusted_senders``: ``core.trusted_senders``
+- ``mail_settings``, ``mail_identities``, ``mail_labels``: ``core.mail_preferences``
 """
 
 from __future__ import annotations
@@ -242,6 +244,49 @@ web_sessions = Table(
     Column("system", String(32), nullable=False, default=""),
     # Ids are never reused: a page listing sessions must not sign out a newer one.
     sqlite_autoincrement=True,
+)
+
+# Senders whose remote images a person chose to see without asking each time (the
+# address in lower case); the webmail honours a row only for a verified sender.
+mail_trusted_senders = Table(
+    "mail_trusted_senders",
+    metadata,
+    Column("person_id", Integer, ForeignKey("persons.id"), primary_key=True),
+    Column("address", String(255), primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# The webmail's preferences of a person; no row (or a NULL) means the default.
+mail_settings = Table(
+    "mail_settings",
+    metadata,
+    Column("person_id", Integer, ForeignKey("persons.id"), primary_key=True),
+    Column("messages_per_page", Integer, nullable=True),
+    Column("reading_pane", String(16), nullable=True),  # list | right | bottom
+    Column("default_address", String(255), nullable=True),
+)
+
+# What the person set for an address they may send as (core.send_as): the name shown
+# in From and the signature. Rows of addresses no longer theirs are ignored.
+mail_identities = Table(
+    "mail_identities",
+    metadata,
+    Column("person_id", Integer, ForeignKey("persons.id"), primary_key=True),
+    Column("address", String(255), primary_key=True),
+    Column("display_name", String(128), nullable=False, default=""),
+    Column("signature", Text, nullable=False, default=""),
+)
+
+# Labels: IMAP keywords (RFC 3501 §2.3.2) the person defined, with a name and a colour.
+mail_labels = Table(
+    "mail_labels",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("person_id", Integer, ForeignKey("persons.id"), nullable=False, index=True),
+    Column("keyword", String(64), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("colour", String(16), nullable=False),
+    UniqueConstraint("person_id", "keyword", name="uq_mail_labels_keyword"),
 )
 
 # Who may see a person's free/busy time; no row means the configured default.

@@ -10,10 +10,11 @@ from sqlalchemy import Engine
 from groupware.config import Config
 from groupware.core.app_passwords import AppPasswords
 from groupware.core.audit import Audit
-from groupware.core.auth import Authenticator
+from groupware.core.auth import Authenticator, portal_credential
 from groupware.core.db import make_engine
 from groupware.core.directory import Directory
 from groupware.core.group_managers import GroupManagers
+from groupware.core.mail_preferences import MailPreferences
 from groupware.core.passwords import Hasher, NumenKey
 from groupware.core.second_factor import SecondFactor
 from groupware.core.sharing import Sharing
@@ -34,13 +35,15 @@ class Core:
     second_factor: SecondFactor
     web_sessions: WebSessions
     group_managers: GroupManagers
+    mail_preferences: MailPreferences
 
     @classmethod
     def open(cls, config: Config) -> Core:
         """Connect to the database (creating the schema) and build the services.
 
         Raises:
-            ConfigError: the server secret is missing or unreadable.
+            ConfigError: the server secret is missing or unreadable, or the webmail's
+                master password file (see :func:`portal_credential`).
         """
         secret = config.read_secret()
         engine = make_engine(config.database_url)
@@ -61,6 +64,7 @@ class Core:
             secret,
             app_passwords=app_passwords,
             second_factor=second_factor,
+            portal=portal_credential(config, secret),
         )
         sharing = Sharing(engine, directory, audit, freebusy_default=config.dav.freebusy_default)
         web_sessions = WebSessions(engine, audit, idle_seconds=config.http.session_idle_seconds)
@@ -75,6 +79,12 @@ class Core:
             second_factor,
             web_sessions,
             GroupManagers(engine, directory, audit),
+            MailPreferences(
+                engine,
+                directory,
+                audit,
+                default_per_page=config.webmail.messages_per_page_count,
+            ),
         )
 
     def close(self) -> None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from groupware.core.directory import Directory, Group, Person
+from groupware.core.send_as import sendable_addresses
 
 _ATEXT: Final = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"  # RFC 5322 §3.2.3
 _DOT_ATOM: Final = re.compile(rf"^{_ATEXT}+(\.{_ATEXT}+)*$")
@@ -99,12 +100,5 @@ class Recipients:
         return LocalRecipient(text, members, group) if members else None
 
     def owned_addresses(self, person: Person) -> set[str]:
-        """Addresses a person may send as: their own, their aliases, their custom groups."""
-        owned = {address.lower() for address in self._directory.addresses_of(person.id)}
-        owned.update(
-            f"{group.name}@{self._directory.domain}"
-            for group in self._directory.groups_of(person.id)
-            # Deny unless a rule allows: only hand-made groups lend their address to members.
-            if group.kind == "custom"
-        )
-        return owned
+        """Addresses a person may send as (``core.send_as``: own, aliases, custom groups)."""
+        return set(sendable_addresses(self._directory, person))

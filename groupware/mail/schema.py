@@ -5,8 +5,10 @@
   (size, envelope, MIME structure, sort keys); copies of a message share a blob. The
   ``*_imap`` columns hold ENVELOPE, BODY and BODYSTRUCTURE as sent to a client without
   UTF8=ACCEPT, rendered at delivery so that listing a folder is concatenation;
-  ``header_text`` is the lower-cased text SEARCH matches header keys against. All four
-  are NULL for blobs indexed before they existed (readers then render from the JSON).
+  ``header_text`` is the lower-cased text SEARCH matches header keys against;
+  ``thread_refs`` the message ids THREAD=REFERENCES links a message to (References,
+  else In-Reply-To). All five are NULL for blobs indexed before they existed (readers
+  then render from the JSON, or read the file).
 - ``mailboxes``: per person, with UIDVALIDITY, UIDNEXT and HIGHESTMODSEQ (RFC 3501, 7162).
 - ``mail_messages``: a message in a mailbox: UID, MODSEQ, flags, internal date.
 - ``mail_expunged``: expunged UIDs with their MODSEQ, for QRESYNC's VANISHED.
@@ -62,9 +64,12 @@ mail_blobs = _Table(
     Column("body_imap", LargeBinary, nullable=True),
     Column("bodystructure_imap", LargeBinary, nullable=True),
     Column("header_text", Text, nullable=True),
+    Column("thread_refs", Text, nullable=True),  # space-separated "<id>"s, oldest first
 )
 # The columns a database made before them may lack (see ``MailStore``).
-LATE_BLOB_COLUMNS = ("envelope_imap", "body_imap", "bodystructure_imap", "header_text")
+LATE_BLOB_COLUMNS = (
+    *("envelope_imap", "body_imap", "bodystructure_imap", "header_text", "thread_refs"),
+)
 
 mailboxes = _Table(
     "mailboxes",

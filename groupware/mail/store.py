@@ -128,6 +128,7 @@ class MailStore:
         self.parser_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mail-parse")
         weakref.finalize(self, self.parser_pool.shutdown, wait=False)
         self.text_index: TextIndex = text_index_for(engine)
+        self.status_cache = store_read.StatusCache()
         metadata.create_all(engine)
         _add_late_columns(engine)
         self.text_index.create(engine)
@@ -257,6 +258,18 @@ class MailStore:
     def counts(self, mailbox_id: int) -> dict[str, int]:
         """MESSAGES, UNSEEN, RECENT, DELETED and SIZE of a mailbox (STATUS), by SQL aggregates."""
         return store_read.counts(self, mailbox_id)
+
+    def statuses(
+        self, mailbox_ids: Sequence[int], *, with_recent: bool
+    ) -> dict[int, tuple[Mailbox, dict[str, int]]]:
+        """Each mailbox's fresh row and its :meth:`counts`, read in one transaction.
+
+        Counts of a mailbox whose state is unchanged since they were last counted
+        come from :class:`~groupware.mail.store_read.StatusCache`, except with
+        ``with_recent`` (their ``recent`` is then stale: do not use it). Mailboxes
+        gone meanwhile are left out.
+        """
+        return store_read.statuses(self, mailbox_ids, with_recent=with_recent)
 
     def blob_meta(self, blob_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
         """Envelope, structure and sort keys of blobs, decoded from the index."""

@@ -108,13 +108,15 @@ class IndexRow:
     from_sort: str = ""
     to_sort: str = ""
     cc_sort: str = ""
+    message_id: str = ""
+    thread_refs: str | None = None  # None: indexed before the column existed
 
 
 INDEX_FIELDS: Final = frozenset(
     {
         *("modseq", "flags", "internal_date", "size", "blob_path", "envelope", "structure"),
         *("envelope_imap", "body_imap", "bodystructure_imap", "sent_date"),
-        *("subject_sort", "from_sort", "to_sort", "cc_sort"),
+        *("subject_sort", "from_sort", "to_sort", "cc_sort", "message_id", "thread_refs"),
     }
 )
 

@@ -38,6 +38,9 @@ from groupware.mail.store_model import (
 # expression and computing its cache key on every call (a good part of an APPEND).
 # Bound names start with "b_" so that they never clash with a column in SET.
 MAILBOX_BY_ID: Final = select(mailboxes).where(mailboxes.c.id == bindparam("b_id"))
+MAILBOXES_BY_IDS: Final = select(mailboxes).where(
+    mailboxes.c.id.in_(bindparam("b_ids", expanding=True))
+)
 MAILBOX_AND_USAGE: Final = (
     select(
         mailboxes,
@@ -137,6 +140,8 @@ ROW_COLUMNS: Final = {
     "from_sort": mail_blobs.c.from_sort,
     "to_sort": mail_blobs.c.to_sort,
     "cc_sort": mail_blobs.c.cc_sort,
+    "message_id": mail_blobs.c.message_id,
+    "thread_refs": mail_blobs.c.thread_refs,
 }
 CHANGED_MESSAGES: Final = (
     select(*MESSAGE_COLUMNS)

@@ -9,15 +9,26 @@ for. Split out of ``mail.store``; each public function here is the body of the
 from __future__ import annotations
 
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
-from sqlalchemy import case, func, select
+from sqlalchemy import Connection, case, func, select
 
 from groupware.mail import mime
 from groupware.mail.schema import mail_blobs, mail_messages
-from groupware.mail.store_model import INDEX_FIELDS, IndexRow, MessageInfo, Prefilter, aware
+from groupware.mail.store_model import (
+    INDEX_FIELDS,
+    IndexRow,
+    Mailbox,
+    MessageInfo,
+    Prefilter,
+    aware,
+    mailbox_from_row,
+)
 from groupware.mail.store_queries import (
+    MAILBOXES_BY_IDS,
     MESSAGE_COLUMNS,
     ROW_COLUMNS,
     USAGE,
@@ -30,6 +41,9 @@ from groupware.mail.store_queries import (
 
 if TYPE_CHECKING:
     from groupware.mail.store import MailStore
+
+#: Mailboxes whose STATUS counts are remembered (a few per active person).
+STATUS_CACHE_ENTRIES_COUNT: Final = 4096
 
 
 def messages(
@@ -55,27 +69,86 @@ def messages(
 
 def counts(store: MailStore, mailbox_id: int) -> dict[str, int]:
     """The work of :meth:`MailStore.counts` (documented there)."""
-    flags = mail_messages.c.flags
     with store.engine.connect() as conn:
-        row = conn.execute(
-            select(
-                func.count().label("messages"),
-                func.coalesce(func.sum(mail_blobs.c.size), 0).label("size"),
-                func.coalesce(
-                    func.sum(case((flags.contains("\\Seen", autoescape=True), 0), else_=1)), 0
-                ).label("unseen"),
-                func.coalesce(
-                    func.sum(case((flags.contains("\\Deleted", autoescape=True), 1), else_=0)),
-                    0,
-                ).label("deleted"),
-                func.coalesce(
-                    func.sum(case((mail_messages.c.is_recent.is_(True), 1), else_=0)), 0
-                ).label("recent"),
-            )
-            .select_from(mail_messages)
-            .join(mail_blobs, mail_blobs.c.id == mail_messages.c.blob_id)
-            .where(mail_messages.c.mailbox_id == mailbox_id)
-        ).one()
+        return _counts(conn, mailbox_id)
+
+
+class StatusCache:
+    """Recent STATUS counts, reused while a mailbox's state says nothing changed.
+
+    Every arrival raises ``uid_next`` and every flag change or expunge raises
+    ``highest_modseq`` (RFC 7162), so while ``(uidvalidity, uid_next,
+    highest_modseq)`` read from the mailbox row is the same, MESSAGES, UNSEEN,
+    DELETED and SIZE are too. RECENT is not: SELECT takes it without a new
+    mod-sequence, so it is always counted afresh. The key is read from the
+    database on each call, so several processes sharing one database stay exact.
+    """
+
+    def __init__(self, max_entries_count: int = STATUS_CACHE_ENTRIES_COUNT) -> None:
+        self._max = max_entries_count
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[int, tuple[tuple[int, int, int], dict[str, int]]] = OrderedDict()
+
+    def get(self, mailbox: Mailbox) -> dict[str, int] | None:
+        """The counts remembered for this state of ``mailbox``, if any."""
+        with self._lock:
+            found = self._entries.get(mailbox.id)
+            if found is None or found[0] != _state(mailbox):
+                return None
+            self._entries.move_to_end(mailbox.id)
+            return found[1]
+
+    def put(self, mailbox: Mailbox, values: dict[str, int]) -> None:
+        """Remember ``values`` for this state of ``mailbox``."""
+        with self._lock:
+            self._entries[mailbox.id] = (_state(mailbox), values)
+            self._entries.move_to_end(mailbox.id)
+            while len(self._entries) > self._max:
+                self._entries.popitem(last=False)
+
+
+def _state(mailbox: Mailbox) -> tuple[int, int, int]:
+    return (mailbox.uidvalidity, mailbox.uid_next, mailbox.highest_modseq)
+
+
+def statuses(
+    store: MailStore, mailbox_ids: Sequence[int], *, with_recent: bool
+) -> dict[int, tuple[Mailbox, dict[str, int]]]:
+    """The work of :meth:`MailStore.statuses` (documented there)."""
+    found: dict[int, tuple[Mailbox, dict[str, int]]] = {}
+    with store.engine.begin() as conn:  # one snapshot for the rows and their counts
+        rows = conn.execute(MAILBOXES_BY_IDS, {"b_ids": list(mailbox_ids)})
+        for mailbox in sorted(map(mailbox_from_row, rows), key=lambda m: m.id):
+            values = None if with_recent else store.status_cache.get(mailbox)
+            if values is None:
+                values = _counts(conn, mailbox.id)
+                store.status_cache.put(mailbox, values)
+            found[mailbox.id] = (mailbox, values)
+    return found
+
+
+def _counts(conn: Connection, mailbox_id: int) -> dict[str, int]:
+    """MESSAGES, SIZE, UNSEEN, DELETED and RECENT by SQL aggregates."""
+    flags = mail_messages.c.flags
+    row = conn.execute(
+        select(
+            func.count().label("messages"),
+            func.coalesce(func.sum(mail_blobs.c.size), 0).label("size"),
+            func.coalesce(
+                func.sum(case((flags.contains("\\Seen", autoescape=True), 0), else_=1)), 0
+            ).label("unseen"),
+            func.coalesce(
+                func.sum(case((flags.contains("\\Deleted", autoescape=True), 1), else_=0)),
+                0,
+            ).label("deleted"),
+            func.coalesce(
+                func.sum(case((mail_messages.c.is_recent.is_(True), 1), else_=0)), 0
+            ).label("recent"),
+        )
+        .select_from(mail_messages)
+        .join(mail_blobs, mail_blobs.c.id == mail_messages.c.blob_id)
+        .where(mail_messages.c.mailbox_id == mailbox_id)
+    ).one()
     return {
         "messages": int(row.messages),
         "size": int(row.size),

@@ -31,6 +31,7 @@ from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 from groupware.core.directory import Person
 from groupware.mail import mime, text
 from groupware.mail.imap import fetch as imap_fetch
+from groupware.mail.imap import threads as imap_threads
 from groupware.mail.schema import mail_blobs, mail_messages, mail_usage, mailboxes
 from groupware.mail.text_index import TextIndex
 
@@ -116,6 +117,7 @@ class Prepared:
     body_imap: bytes
     bodystructure_imap: bytes
     header_text: str
+    thread_refs: str
 
     def blob_values(self, path: str) -> dict[str, Any]:
         """The ``mail_blobs`` row of this message stored at ``path``."""
@@ -136,6 +138,7 @@ class Prepared:
             "body_imap": self.body_imap,
             "bodystructure_imap": self.bodystructure_imap,
             "header_text": self.header_text,
+            "thread_refs": self.thread_refs,
         }
 
 
@@ -182,6 +185,12 @@ def prepare(data: bytes) -> Prepared:
         body_imap=imap_fetch.body_structure(top, extensible=False),
         bodystructure_imap=imap_fetch.body_structure(top, extensible=True),
         header_text=text.header_text(envelope),
+        thread_refs=" ".join(
+            imap_threads.parent_ids(
+                imap_threads.references_field(data[top.header_start : top.header_end]),
+                envelope["in-reply-to"],
+            )
+        ),
     )
 
 

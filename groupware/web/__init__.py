@@ -26,6 +26,7 @@ from groupware.web.context import (
     PortalServices,
     PortalUser,
 )
+from groupware.web.formatting import install_template_gettext
 from groupware.web.mail_access import MailAccess
 
 log = logging.getLogger(__name__)
@@ -121,6 +122,7 @@ def create_app(
 
     CSRFProtect(app)
     Babel(app, locale_selector=select_locale)
+    install_template_gettext(app)
     login_manager = LoginManager(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = None  # type: ignore[assignment]
@@ -148,7 +150,13 @@ def create_app(
         sharing,
         webmail,
         webmail_compose,  # noqa: F401 - its routes are the mail blueprint's
+        webmail_compose_api,  # noqa: F401 - its routes are the mail blueprint's
+        webmail_folders,  # noqa: F401 - its routes are the mail blueprint's
+        webmail_invitations,  # noqa: F401 - its routes are the mail blueprint's
         webmail_reading,  # noqa: F401 - its routes are the mail blueprint's
+        webmail_search,  # noqa: F401 - its routes are the mail blueprint's
+        webmail_senders,  # noqa: F401 - its routes are the mail blueprint's
+        webmail_settings,  # noqa: F401 - its routes are the mail blueprint's
     )
     from groupware.web.sharing import level_labels
 

@@ -26,18 +26,21 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
 from imapclient import IMAPClient  # type: ignore[import-untyped]  # no type hints
 from imapclient.exceptions import (  # type: ignore[import-untyped]
     IMAPClientAbortError,
     LoginError,
 )
+from markupsafe import Markup
 
 from groupware.config import Config, Listen
-from groupware.core.auth import portal_password
+from groupware.core.auth import portal_credential
 from groupware.errors import ConfigError, GroupwareError
 from groupware.web.mail_folders import SortedUidsCache
+from groupware.web.mail_page_cache import PAGE_CACHE_ENTRIES_COUNT, PageCache
+from groupware.web.recent import RecentAnswers
 
 log = logging.getLogger(__name__)
 
@@ -97,20 +100,6 @@ def client_tls_context(config: Config) -> ssl.SSLContext:
     context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     return context
-
-
-def master_password(config: Config) -> str:
-    """The password of ``webmail.master_login``: from its file, else the portal's own."""
-    configured = config.webmail.master_password_file
-    if not configured:
-        return portal_password(config.read_secret())
-    path = config.path(Path(configured))
-    try:
-        return path.read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise ConfigError(
-            f"webmail.master_password_file: cannot read {path}: {exc.strerror}"
-        ) from exc
 
 
 def reachable(address: tuple[str, int]) -> tuple[str, int]:
@@ -374,11 +363,17 @@ class MailAccess:
         settings = config.webmail
         self._config = config
         self._tls = client_tls_context(config)
-        self._password = master_password(config)
+        self._credential = portal_credential(config, config.read_secret())
         self.imap_address = configured_address(settings.imap_server)
         self.submission_address = configured_address(settings.submission_server)
         #: Recent SORT answers (``web.mail_folders``), shared by the web sessions.
         self.sorted_uids = SortedUidsCache()
+        #: Recent pages of the list (``web.mail_page_cache``), shared by the web sessions.
+        self.pages = PageCache()
+        #: The rows rendered from those pages (``web.webmail``), with the page they show.
+        self.rows: RecentAnswers[tuple[Any, ...], tuple[Any, Markup]] = RecentAnswers(
+            PAGE_CACHE_ENTRIES_COUNT
+        )
         self.pool = MailPool(
             self._connect,
             max_connections_count=settings.max_connections_count,
@@ -398,12 +393,12 @@ class MailAccess:
     @property
     def master_login(self) -> str:
         """The identity the webmail authenticates as."""
-        return self._config.webmail.master_login
+        return self._credential.identity
 
     @property
     def master_password(self) -> str:
         """That identity's password (never logged)."""
-        return self._password
+        return self._credential.password
 
     def locate(
         self,
@@ -433,7 +428,7 @@ class MailAccess:
             port=port,
             tls=self._tls,
             master_login=self.master_login,
-            master_password=self._password,
+            master_password=self._credential.password,
             timeout_seconds=self._config.webmail.timeout_seconds,
         )
         return connect_as(server, login)

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import enum
 import math
-import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,6 +28,7 @@ from imapclient.imap_utf7 import decode as decode_utf7  # type: ignore[import-un
 from imapclient.response_parser import parse_response  # type: ignore[import-untyped]
 
 from groupware.web.mail_structure import Mailbox, has_attachments, header_text, mailboxes
+from groupware.web.recent import RecentAnswers
 
 #: SPECIAL-USE attribute → our name for the folder, in the order the tree shows them.
 SPECIAL_USES: Final = {
@@ -48,6 +47,11 @@ ANSWERED: Final = b"\\Answered"
 #: Sorted folders remembered by the process (a 10,000-message folder is ~80 KB).
 SORT_CACHE_ENTRIES_COUNT: Final = 256
 NOSELECT: Final = frozenset({b"\\Noselect", b"\\NonExistent"})
+#: STATUS items that tell whether a folder changed at all (CONDSTORE, RFC 7162).
+STATE_ITEMS: Final = ("UIDVALIDITY", "UIDNEXT", "MESSAGES", "HIGHESTMODSEQ")
+STATUS_COUNTS: Final = ("MESSAGES", "UNSEEN")
+#: (MESSAGES, UNSEEN, state) of one folder.
+Counted = tuple[int, int, tuple[int, int, int, int] | None]
 
 
 class FolderNotFoundError(LookupError):
@@ -64,6 +68,9 @@ class Folder:
     is_selectable: bool
     total: int
     unseen: int
+    delimiter: str = "/"  # the server's hierarchy delimiter ("" for a flat namespace)
+    #: (UIDVALIDITY, UIDNEXT, MESSAGES, HIGHESTMODSEQ) when the server said (CONDSTORE).
+    state: tuple[int, int, int, int] | None = None
 
     @property
     def depth(self) -> int:
@@ -105,12 +112,17 @@ def folder_tree(client: IMAPClient) -> list[Folder]:
         parts = tuple(name.split(delimiter.decode())) if delimiter else (name,)
         selectable = not (NOSELECT & {bytes(f) for f in flags})
         total = unseen = 0
+        state = None
         if selectable:
             if name not in counts:
-                status = client.folder_status(name, [b"MESSAGES", b"UNSEEN"])
-                counts[name] = (int(status[b"MESSAGES"]), int(status[b"UNSEEN"]))
-            total, unseen = counts[name]
-        found.append(Folder(name, parts, _special(name, flags), selectable, total, unseen))
+                status = client.folder_status(name, list(_status_items(client)))
+                counts[name] = _counted({k.decode(): v for k, v in status.items()})
+            total, unseen, state = counts[name]
+        special = _special(name, flags)
+        shown_delimiter = delimiter.decode() if delimiter else ""
+        found.append(
+            Folder(name, parts, special, selectable, total, unseen, shown_delimiter, state)
+        )
     rank_of_top = {
         f.parts[0]: SPECIAL_ORDER.index(f.special) for f in found if f.special and f.depth == 0
     }
@@ -119,7 +131,7 @@ def folder_tree(client: IMAPClient) -> list[Folder]:
 
 def _list_with_status(
     client: IMAPClient,
-) -> tuple[list[tuple[Any, bytes, str]], dict[str, tuple[int, int]]]:
+) -> tuple[list[tuple[Any, bytes, str]], dict[str, Counted]]:
     """LIST with ``RETURN (STATUS ...)`` (RFC 5819): the tree and its counts at once.
 
     imapclient has no call for it, so this goes one level down, to the imaplib
@@ -127,20 +139,38 @@ def _list_with_status(
     the server gave no STATUS for is asked with STATUS by the caller.
     """
     connection = client._imap  # noqa: SLF001 - see the docstring
+    # RFC 6154 lets a server leave special-use attributes out unless asked (Dovecot does).
+    special = "SPECIAL-USE " if client.has_capability("SPECIAL-USE") else ""
+    items = " ".join(_status_items(client))
     typ, data = connection._simple_command(  # noqa: SLF001
-        "LIST", '""', '"*"', "RETURN", "(STATUS (MESSAGES UNSEEN))"
+        "LIST", '""', '"*"', "RETURN", f"({special}STATUS ({items}))"
     )
     client._checkok("list", typ, data)  # noqa: SLF001
     _typ, listed = connection._untagged_response(typ, data, "LIST")  # noqa: SLF001
     statuses = connection.untagged_responses.pop("STATUS", [])
-    counts: dict[str, tuple[int, int]] = {}
-    items = [item for item in statuses if item not in (b"", None)]
-    parsed = parse_response(items) if items else ()
+    counts: dict[str, Counted] = {}
+    found = [item for item in statuses if item not in (b"", None)]
+    parsed = parse_response(found) if found else ()
     for raw_name, values in zip(parsed[::2], parsed[1::2], strict=False):
         name = decode_utf7(raw_name) if isinstance(raw_name, bytes) else str(raw_name)
         pairs = dict(zip(values[::2], values[1::2], strict=False))
-        counts[name] = (int(pairs.get(b"MESSAGES", 0)), int(pairs.get(b"UNSEEN", 0)))
+        counts[name] = _counted({bytes(k).decode(): v for k, v in pairs.items()})
     return client._proc_folder_list(listed), counts  # noqa: SLF001
+
+
+def _status_items(client: IMAPClient) -> tuple[str, ...]:
+    """The counts, and the folder's state where the server keeps one (CONDSTORE)."""
+    return (*STATE_ITEMS, "UNSEEN") if client.has_capability("CONDSTORE") else STATUS_COUNTS
+
+
+def _counted(status: dict[str, Any]) -> Counted:
+    """(MESSAGES, UNSEEN, state or None) from one STATUS answer."""
+    total, unseen = int(status.get("MESSAGES", 0)), int(status.get("UNSEEN", 0))
+    try:
+        state = tuple(int(status[item]) for item in STATE_ITEMS)
+    except (KeyError, TypeError, ValueError):
+        return total, unseen, None
+    return total, unseen, (state[0], state[1], state[2], state[3])
 
 
 def special_folder(folders: Sequence[Folder], special: str) -> Folder | None:
@@ -174,6 +204,7 @@ class Summary:
     is_flagged: bool
     is_answered: bool
     has_attachments: bool
+    keywords: tuple[str, ...] = ()  # the FLAGS that are not system flags (labels)
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,10 +247,16 @@ def summary_of(uid: int, data: dict[bytes, Any]) -> Summary:
         is_flagged=FLAGGED in flags,
         is_answered=ANSWERED in flags,
         has_attachments=bool(structure) and has_attachments(structure),
+        # In the server's order (a set's would change from one process to the next).
+        keywords=tuple(_text(f) for f in data.get(b"FLAGS", ()) if not _text(f).startswith("\\")),
     )
 
 
-class SortedUidsCache:
+def _text(flag: bytes | str) -> str:
+    return flag.decode("ascii", "replace") if isinstance(flag, bytes) else str(flag)
+
+
+class SortedUidsCache(RecentAnswers[tuple[Any, ...], Any]):
     """Recent SORT answers, reused while the folder holds the same messages.
 
     A folder's messages never change (IMAP messages are immutable), so their
@@ -228,31 +265,15 @@ class SortedUidsCache:
     EXISTS: while ``(UIDVALIDITY, UIDNEXT, EXISTS)`` from SELECT is unchanged,
     the sorted UIDs are the same and paging needs no new SORT. Flags do not take
     part in these orders. Shared by the process's web sessions, keyed by login.
+    Also holds the threads of ``web.mail_threads`` (their key says which).
     """
 
     def __init__(self, max_entries_count: int = SORT_CACHE_ENTRIES_COUNT) -> None:
-        self._max = max_entries_count
-        self._lock = threading.Lock()
-        self._entries: OrderedDict[tuple[Any, ...], list[int]] = OrderedDict()
-
-    def get(self, key: tuple[Any, ...]) -> list[int] | None:
-        """The UIDs remembered for ``key``, if any."""
-        with self._lock:
-            found = self._entries.get(key)
-            if found is not None:
-                self._entries.move_to_end(key)
-            return found
-
-    def put(self, key: tuple[Any, ...], uids: list[int]) -> None:
-        """Remember ``uids`` for ``key``, forgetting the least recently used."""
-        with self._lock:
-            self._entries[key] = uids
-            self._entries.move_to_end(key)
-            while len(self._entries) > self._max:
-                self._entries.popitem(last=False)
+        super().__init__(max_entries_count)
 
 
-def _state_key(selected: dict[bytes, Any]) -> tuple[int, int, int] | None:
+def state_key(selected: dict[bytes, Any]) -> tuple[int, int, int] | None:
+    """What identifies a folder's messages for the cache: UIDVALIDITY, UIDNEXT, EXISTS."""
     try:
         return (
             int(selected[b"UIDVALIDITY"]),
@@ -278,7 +299,7 @@ def message_page(
     ``cache`` is the process's cache and the login it is used for.
     """
     selected = client.select_folder(folder, readonly=True)
-    state = _state_key(selected)
+    state = state_key(selected)
     key = (cache[1], folder, sort, is_reverse, state) if cache and state else None
     uids = cache[0].get(key) if cache and key else None
     if uids is None:

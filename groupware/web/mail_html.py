@@ -10,7 +10,12 @@ images. Links open in a new tab with ``rel="noopener noreferrer"``.
 Inline ``style`` attributes are kept, with a fixed list of properties none of
 which takes a URL (no ``background``, ``background-image``, ``content``,
 ``behavior``, ``list-style-image``...): mail layouts need them, and they can only
-restyle the message inside its frame. The frame is a separate document with its
+restyle the message inside its frame. nh3 filters the property names but not
+their values, so a declaration whose value holds a function or trick that could
+fetch or run something (``url(``, ``expression(``, ``image-set(``, a
+``javascript:`` URL, a CSS escape or comment that could hide one) is dropped here
+first, whatever its property (the XSS corpus test found ``width: expression()``
+kept). The frame is a separate document with its
 own Content-Security-Policy (``web.webmail``), so even a sanitizer miss cannot run
 script or reach the network.
 
@@ -77,6 +82,12 @@ IMAGE_DATA_PREFIXES: Final = (
     "data:image/webp;",
 )
 REMOTE_PREFIXES: Final = ("http://", "https://")
+#: Found in a style declaration's value (lower case, spaces removed): it is dropped.
+STYLE_VALUE_TRICKS: Final = (
+    *("url(", "expression(", "image-set(", "image(", "element(", "cross-fade(", "attr("),
+    *("var(", "env(", "javascript:", "vbscript:", "behavior", "binding", "@import"),
+    *("\\", "/*", "<", "&"),
+)
 #: Our own style for the frame's document (the message's styles come after it).
 FRAME_STYLE: Final = (
     "body{font:15px/1.5 system-ui,sans-serif;margin:.5rem;overflow-wrap:anywhere}"
@@ -133,6 +144,8 @@ def _attribute_filter(
     def keep(tag: str, attribute: str, value: str) -> str | None:
         if tag == "img" and attribute == "src":
             return _image_source(value, result, inline_images, show_remote_images)
+        if attribute == "style":
+            return _safe_style(value)
         if attribute == "href":
             lowered = value.strip().lower()
             # cid: and data: are for images only: never a link target.
@@ -140,6 +153,16 @@ def _attribute_filter(
         return value
 
     return keep
+
+
+def _safe_style(value: str) -> str | None:
+    """The declarations of a style attribute whose values are plain (see the module doc)."""
+    kept = []
+    for declaration in value.split(";"):
+        squeezed = "".join(declaration.split()).lower()
+        if squeezed and not any(trick in squeezed for trick in STYLE_VALUE_TRICKS):
+            kept.append(declaration.strip())
+    return "; ".join(kept) or None
 
 
 def _image_source(

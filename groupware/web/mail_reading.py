@@ -7,6 +7,9 @@ text and HTML bodies, and the ``cid:`` images the HTML draws), never the whole
 message with its attachments. ``PEEK`` leaves ``\\Seen`` alone; opening marks the
 message read with its own STORE, so the source and attachment routes do not.
 Parts are decoded from their transfer encoding (RFC 2045 §6) and charset here.
+The same FETCH brings the header block (``BODY.PEEK[HEADER]``: the headers view,
+and our ``Received:`` line that says whether the sender was authenticated) and a
+calendar invitation's part, if there is one.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any, Final
 
 from imapclient import SEEN, IMAPClient  # type: ignore[import-untyped]
 
+from groupware.web.mail_invitation import MAX_INVITATION_BYTES, is_calendar_part
 from groupware.web.mail_structure import Mailbox, Part, header_text, mailboxes, parts_of
 
 FLAGGED: Final = b"\\Flagged"
@@ -29,6 +33,7 @@ SUMMARY_FIELDS: Final = ["ENVELOPE", "FLAGS", "BODYSTRUCTURE", "RFC822.SIZE"]
 #: The most inline-image bytes one message may embed in its frame as data: URLs.
 MAX_INLINE_IMAGES_BYTES: Final = 10 * 1024 * 1024
 INLINE_IMAGE_TYPES: Final = frozenset({"png", "gif", "jpeg", "webp"})
+HEADER_SECTION: Final = "HEADER"
 
 
 class MessageNotFoundError(LookupError):
@@ -53,6 +58,12 @@ class OpenedMessage:
     html: str | None
     attachments: list[Part]
     inline_images: dict[str, str]  # Content-ID → data: URL
+    #: The raw header block, as stored (our trace lines first).
+    header_block: bytes = b""
+    #: The first calendar part, decoded; None when there is none (or it is too large).
+    calendar_text: str | None = None
+    #: Whether there is a calendar part too large to read.
+    has_oversized_calendar: bool = False
 
 
 def decode_transfer(data: bytes, encoding: str) -> bytes:
@@ -119,6 +130,10 @@ def _inline_images(parts: Sequence[Part], html: str | None) -> list[Part]:
     return chosen
 
 
+def _calendar_part(parts: Sequence[Part]) -> Part | None:
+    return next((p for p in parts if is_calendar_part(p.mime, p.filename)), None)
+
+
 def open_message(client: IMAPClient, folder: str, uid: int, *, mark_seen: bool) -> OpenedMessage:
     """Read a message's envelope, bodies and attachment list; mark it read if asked.
 
@@ -129,9 +144,17 @@ def open_message(client: IMAPClient, folder: str, uid: int, *, mark_seen: bool) 
     parts = list(parts_of(summary[b"BODYSTRUCTURE"]))
     text_part, html_part = _first(parts, "plain"), _first(parts, "html")
     bodies = [p for p in (text_part, html_part) if p is not None]
-    raw = _fetch_sections(client, uid, [p.section for p in bodies])
+    calendar = _calendar_part(parts)
+    # base64 grows by a third: compare the decoded size with the limit.
+    is_oversized = calendar is not None and calendar.size_bytes * 3 // 4 > MAX_INVITATION_BYTES
+    if calendar is not None and not is_oversized:
+        bodies.append(calendar)
+    raw = _fetch_sections(client, uid, [HEADER_SECTION, *(p.section for p in bodies)])
     decoded = {
-        p.section: decode_text(decode_transfer(raw[p.section], p.encoding), p.charset)
+        p.section: decode_text(
+            decode_transfer(raw[p.section], p.encoding),
+            p.params.get("charset", "utf-8") if p is calendar else p.charset,
+        )
         for p in bodies
     }
     html = decoded.get(html_part.section) if html_part else None
@@ -161,6 +184,9 @@ def open_message(client: IMAPClient, folder: str, uid: int, *, mark_seen: bool) 
         html=html,
         attachments=[p for p in parts if p.is_attachment],
         inline_images=inline,
+        header_block=raw[HEADER_SECTION],
+        calendar_text=decoded.get(calendar.section) if calendar and not is_oversized else None,
+        has_oversized_calendar=is_oversized,
     )
 
 
@@ -176,6 +202,19 @@ def fetch_part(client: IMAPClient, folder: str, uid: int, section: str) -> tuple
         raise MessageNotFoundError(uid)
     raw = _fetch_sections(client, uid, [section])[section]
     return part, decode_transfer(raw, part.encoding)
+
+
+def header_block(client: IMAPClient, folder: str, uid: int) -> bytes:
+    """The message's header block as stored (``BODY.PEEK[HEADER]``).
+
+    Raises:
+        MessageNotFoundError: no such message.
+    """
+    _select(client, folder, readonly=True)
+    data = client.fetch([uid], ["BODY.PEEK[HEADER]"]).get(uid)
+    if data is None:
+        raise MessageNotFoundError(uid)
+    return bytes(data.get(b"BODY[HEADER]", b"") or b"")
 
 
 def raw_source(client: IMAPClient, folder: str, uid: int) -> bytes:

@@ -6,7 +6,11 @@ Mail leaves through the submission listener (RFC 6409) over implicit TLS
 outbound queue apply. The webmail authenticates with SASL PLAIN (RFC 4616) as its
 own identity with the person as authorization identity, as it does over IMAP. The
 copy kept in Sent is APPENDed (RFC 3501 §6.3.11) with ``\\Seen``. Replies and
-forwards start from the original's text, quoted. No Flask here.
+forwards start from the original's text, quoted. A message written in HTML is
+sent as multipart/alternative (RFC 2046 §5.1.4: text first, HTML last, the
+preferred); attachments make it multipart/mixed, and a message forwarded as an
+attachment is a message/rfc822 part holding the original's octets unchanged
+(RFC 2046 §5.2.1). No Flask here.
 """
 
 from __future__ import annotations
@@ -14,9 +18,11 @@ from __future__ import annotations
 import email.utils
 import logging
 import smtplib
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
+from email.headerregistry import Address
 from email.message import EmailMessage
+from email.parser import BytesParser
 from email.policy import SMTP
 from typing import Final
 
@@ -34,6 +40,7 @@ MAX_RECIPIENTS_COUNT: Final = 100
 REPLY_PREFIX: Final = "Re: "
 FORWARD_PREFIX: Final = "Fwd: "
 SMTP_AUTH_OK: Final = 235  # RFC 4954 §6
+RFC822: Final = "message/rfc822"
 
 
 class AddressError(ValueError):
@@ -69,14 +76,40 @@ def parse_addresses(text: str) -> list[str]:
     return found
 
 
+_SPECIALS: Final = frozenset('()<>@,;:\\".[]')
+
+
+def display_address(name: str, address: str) -> str:
+    """``Name <address>`` as people type it (Unicode kept; quoted if the name needs it).
+
+    ``email.utils.formataddr`` would encode a name like "Inès" as RFC 2047 words,
+    which belong in a header, not in a form field.
+    """
+    if not name:
+        return address
+    if any(c in _SPECIALS for c in name):
+        escaped = name.replace("\\", "\\\\").replace('"', '\\"')
+        name = f'"{escaped}"'
+    return f"{name} <{address}>"
+
+
 def bare_address(formatted: str) -> str:
     """The address part of a formatted address (the envelope recipient)."""
     return email.utils.parseaddr(formatted)[1]
 
 
 @dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file attached to a message: its name, media type and bytes."""
+
+    name: str
+    media_type: str
+    data: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
 class Draft:
-    """What the person wrote."""
+    """What the person wrote (``body`` is the text; ``html`` is empty for plain text)."""
 
     to: list[str]
     cc: list[str] = field(default_factory=list)
@@ -85,6 +118,8 @@ class Draft:
     body: str = ""
     in_reply_to: str = ""
     references: str = ""
+    html: str = ""
+    attachments: list[Attachment] = field(default_factory=list)
 
     @property
     def recipients(self) -> list[str]:
@@ -95,27 +130,65 @@ class Draft:
         return list(seen)
 
 
-def build_message(draft: Draft, sender: Mailbox, domain: str) -> EmailMessage:
-    """The RFC 5322 message (Bcc recipients appear in no header)."""
+def build_message(
+    draft: Draft, sender: Mailbox, domain: str, *, keep_bcc: bool = False
+) -> EmailMessage:
+    """The RFC 5322 message; Bcc recipients appear in no header unless ``keep_bcc``.
+
+    ``keep_bcc`` is for a draft kept in Drafts, which must remember them.
+    """
     message = EmailMessage(policy=SMTP)
-    message["From"] = str(sender)
+    # An Address object: the email package quotes the name or encodes it (RFC 2047).
+    message["From"] = Address(display_name=sender.name, addr_spec=sender.address)
     if draft.to:
         message["To"] = ", ".join(draft.to)
     if draft.cc:
         message["Cc"] = ", ".join(draft.cc)
+    if keep_bcc and draft.bcc:
+        message["Bcc"] = ", ".join(draft.bcc)
     message["Subject"] = draft.subject
     message["Date"] = email.utils.formatdate(localtime=True)
     message["Message-ID"] = email.utils.make_msgid(domain=domain)
     if draft.in_reply_to:
         message["In-Reply-To"] = draft.in_reply_to
-        message["References"] = f"{draft.references} {draft.in_reply_to}".strip()
+        references = draft.references.split()
+        if draft.in_reply_to not in references:  # a resumed draft has it already
+            references.append(draft.in_reply_to)
+        message["References"] = " ".join(references)
     message["MIME-Version"] = "1.0"
     message.set_content(draft.body.replace("\r\n", "\n"))
+    if draft.html:
+        message.add_alternative(draft.html, subtype="html")
+    for attachment in draft.attachments:
+        _attach(message, attachment)
     return message
 
 
-def submit(access: MailAccess, login: str, message: EmailMessage, recipients: list[str]) -> None:
+def _attach(message: EmailMessage, attachment: Attachment) -> None:
+    if attachment.media_type == RFC822:
+        # The original's octets as they are: the parser keeps them, the generator too.
+        original = BytesParser(policy=SMTP).parsebytes(attachment.data)
+        message.add_attachment(original, disposition="attachment", filename=attachment.name)
+        return
+    maintype, _slash, subtype = attachment.media_type.partition("/")
+    message.add_attachment(
+        attachment.data, maintype=maintype, subtype=subtype, filename=attachment.name
+    )
+
+
+def submit(
+    access: MailAccess,
+    login: str,
+    message: EmailMessage,
+    recipients: list[str],
+    *,
+    envelope_sender: str | None = None,
+) -> None:
     """Hand the message to the submission listener, authenticated for ``login``.
+
+    ``envelope_sender`` (MAIL FROM, where bounces go) defaults to the ``From``
+    address; the webmail gives the person's own address when they write as an
+    alias or a group, so that bounces come back to them.
 
     Raises:
         MailUnavailableError: the listener cannot be reached or refused the login.
@@ -125,7 +198,7 @@ def submit(access: MailAccess, login: str, message: EmailMessage, recipients: li
         raise MailUnavailableError("no submission server configured or running here")
     host, port = access.submission_address
     credential = f"{login}\0{access.master_login}\0{access.master_password}"
-    sender = bare_address(str(message["From"]))
+    sender = envelope_sender or bare_address(str(message["From"]))
     try:
         with smtplib.SMTP_SSL(
             host, port, context=access.tls, timeout=access.timeout_seconds
@@ -157,7 +230,8 @@ def save_sent_copy(client: IMAPClient, message: EmailMessage) -> bool:
     return True
 
 
-def _prefixed(subject: str, prefix: str) -> str:
+def prefixed(subject: str, prefix: str) -> str:
+    """``subject`` behind ``prefix`` (``Re: ``, ``Fwd: ``) unless it has it already."""
     return subject if subject.lower().startswith(prefix.lower().strip()) else prefix + subject
 
 
@@ -176,23 +250,27 @@ class Prefill:
     body: str
     in_reply_to: str
     references: str
+    html: str = ""  # the editor's start when the original had HTML
 
 
 def reply_prefill(
-    original: OpenedMessage, own_address: str, *, to_all: bool, attribution: str
+    original: OpenedMessage, own_addresses: Collection[str], *, to_all: bool, attribution: str
 ) -> Prefill:
-    """Answer the sender (its Reply-To if any); ``to_all`` adds the other recipients."""
-    own = own_address.lower()
+    """Answer the sender (its Reply-To if any); ``to_all`` adds the other recipients.
+
+    ``own_addresses`` (every address the person writes as) are left out of them.
+    """
+    own = {address.lower() for address in own_addresses}
     answer = original.reply_to or original.sender
-    others = [m for m in (*original.to, *original.cc) if m.address.lower() != own]
-    to = [m for m in answer if m.address.lower() != own] or answer
+    others = [m for m in (*original.to, *original.cc) if m.address.lower() not in own]
+    to = [m for m in answer if m.address.lower() not in own] or answer
     to_addresses = {m.address.lower() for m in to}
     cc = [m for m in others if m.address.lower() not in to_addresses] if to_all else []
     body = f"\n\n{attribution}\n{quoted(original.text or '')}\n"
     return Prefill(
         to=", ".join(str(m) for m in to),
         cc=", ".join(str(m) for m in cc),
-        subject=_prefixed(original.subject, REPLY_PREFIX),
+        subject=prefixed(original.subject, REPLY_PREFIX),
         body=body,
         in_reply_to=original.message_id,
         references="",  # ENVELOPE has no References; In-Reply-To is added to it
@@ -204,7 +282,7 @@ def forward_prefill(original: OpenedMessage, header_block: str) -> Prefill:
     return Prefill(
         to="",
         cc="",
-        subject=_prefixed(original.subject, FORWARD_PREFIX),
+        subject=prefixed(original.subject, FORWARD_PREFIX),
         body=f"\n\n{header_block}\n\n{original.text or ''}\n",
         in_reply_to="",
         references="",

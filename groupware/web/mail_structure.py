@@ -15,6 +15,7 @@ from __future__ import annotations
 import email.errors
 import email.header
 import email.utils
+import re
 import urllib.parse
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from typing import Any, Final
 SHOWN_INLINE: Final = frozenset({("text", "plain"), ("text", "html")})
 #: RFC 2231 continuations read at most (a file name, not a novel).
 MAX_CONTINUATIONS: Final = 64
+#: Control characters shown as a space in the headers view (tab stays).
+_CONTROLS: Final = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,3 +219,30 @@ def mailboxes(addresses: Any) -> list[Mailbox]:
         local, host = _text(address.mailbox), _text(address.host)
         found.append(Mailbox(header_text(address.name), f"{local}@{host}"))
     return found
+
+
+def header_fields(block: bytes, *, is_decoded: bool = True) -> list[tuple[str, str]]:
+    """Every field of a header block, in order, unfolded and RFC 2047 decoded.
+
+    Read by hand rather than with ``email.parser``: a hostile block (8-bit bytes,
+    lines without a colon, bare CR) must still be shown whole, as text. 8-bit
+    values are read as UTF-8 (RFC 6532); a line that is no field is shown with an
+    empty name. ``is_decoded=False`` leaves RFC 2047 words as they are (for checks
+    on what a server wrote, which decoding could only blur).
+    """
+    fields: list[tuple[str, str]] = []
+    for line in block.decode("utf-8", "replace").replace("\r\n", "\n").split("\n"):
+        if not line.strip():
+            continue
+        if line[0] in " \t" and fields:  # a folded continuation (RFC 5322 §2.2.3)
+            name, value = fields[-1]
+            fields[-1] = (name, f"{value} {line.strip()}")
+            continue
+        name, colon, value = line.partition(":")
+        if not colon or not name.strip() or " " in name.strip():
+            fields.append(("", line.strip()))
+        else:
+            fields.append((name.strip(), value.strip()))
+    if not is_decoded:
+        return fields
+    return [(name, _CONTROLS.sub(" ", header_text(value))) for name, value in fields]

@@ -12,17 +12,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any, Final, TypeVar
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_babel import format_datetime, format_decimal
+from flask_babel import get_locale, get_timezone
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from imapclient import IMAPClient  # type: ignore[import-untyped]
+from markupsafe import Markup
 from werkzeug.wrappers import Response
 
 from groupware.web.context import services
+from groupware.web.formatting import FORMATTED_ENTRIES_COUNT, datetime_text, decimal_text
 from groupware.web.mail_access import MailAccess, MailBusyError, MailUnavailableError
 from groupware.web.mail_folders import (
     DEFAULT_SORT,
@@ -30,11 +33,14 @@ from groupware.web.mail_folders import (
     Action,
     Folder,
     FolderNotFoundError,
+    MessagePage,
     apply_action,
     find_folder,
     folder_tree,
-    message_page,
 )
+from groupware.web.mail_page_cache import listed_page
+from groupware.web.mail_staging import staging_for
+from groupware.web.mail_threads import can_thread, thread_page
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +74,15 @@ def sort_labels() -> dict[str, Any]:
 
 def size_text(size_bytes: int) -> str:
     """A message or attachment size as people read it (kB up to a megabyte, then MB)."""
+    return _size_text(size_bytes, str(get_locale()))
+
+
+@lru_cache(maxsize=FORMATTED_ENTRIES_COUNT)
+def _size_text(size_bytes: int, locale: str) -> str:
+    # ``locale`` is the request's: it keys the cache, gettext uses it.
     if size_bytes < KILO * KILO:
-        return _("%(size)s kB", size=format_decimal(max(1, round(size_bytes / KILO))))
-    return _("%(size)s MB", size=format_decimal(round(size_bytes / KILO / KILO, 1)))
+        return _("%(size)s kB", size=decimal_text(max(1, round(size_bytes / KILO))))
+    return _("%(size)s MB", size=decimal_text(round(size_bytes / KILO / KILO, 1)))
 
 
 def folder_label(folder: Folder) -> str:
@@ -94,10 +106,11 @@ def imap(operation: Callable[[IMAPClient], T]) -> T:
 
 
 def forget_session(session_id: int) -> None:
-    """Log out the IMAP connection of a web session that ends (sign-out)."""
+    """Log out the IMAP connection of a web session that ends (sign-out); drop its uploads."""
     found = services().mail
     if found is not None:
         found.pool.discard(session_id)
+    staging_for(services().core.config).discard_session(session_id)
 
 
 @bp.errorhandler(MailUnavailableError)
@@ -118,8 +131,8 @@ def _refused(exc: Exception) -> tuple[str, int]:
 @bp.route("/")
 @login_required
 def index() -> Response:
-    """The mailbox opens on the inbox."""
-    return redirect(url_for("mail.folder", folder=INBOX))
+    """The mailbox opens on the inbox (or on ``?folder=``, the phone's folder menu)."""
+    return redirect(url_for("mail.folder", folder=request.args.get("folder") or INBOX))
 
 
 def _list_arguments() -> tuple[str, bool, int]:
@@ -134,43 +147,103 @@ def _list_arguments() -> tuple[str, bool, int]:
 @bp.route("/<path:folder>")
 @login_required
 def folder(folder: str) -> str:
-    """A folder's message list beside the folder tree."""
+    """A folder's message list beside the folder tree (``?threads=1``: by conversation)."""
     sort, is_reverse, page = _list_arguments()
-    per_page = services().core.config.webmail.messages_per_page_count
+    wants_threads = request.args.get("threads") == "1"
+    # The person's choice (settings page), else webmail.messages_per_page_count.
+    per_page = services().core.mail_preferences.messages_per_page(current_user.person)
+    cache = (access().sorted_uids, current_user.person.login)
 
-    def read(client: IMAPClient) -> tuple[list[Folder], Folder, Any]:
+    def read(client: IMAPClient) -> tuple[list[Folder], Folder, Any, Any, bool]:
         tree = folder_tree(client)
         current = find_folder(tree, folder)
-        listing = message_page(
+        threading = can_thread(client)
+        if wants_threads and threading:
+            threads = thread_page(client, current.name, page=page, per_page=per_page, cache=cache)
+            listing = MessagePage([], threads.total, threads.page, threads.pages, "date", True)
+            return tree, current, listing, threads, threading
+        listing = listed_page(
             client,
-            current.name,
+            current,
+            login=current_user.person.login,
             sort=sort,
             is_reverse=is_reverse,
             page=page,
             per_page=per_page,
-            cache=(access().sorted_uids, current_user.person.login),
+            pages=access().pages,
+            orders=access().sorted_uids,
         )
-        return tree, current, listing
+        return tree, current, listing, None, threading
 
     try:
-        tree, current, listing = imap(read)
+        tree, current, listing, threads, threading = imap(read)
     except FolderNotFoundError:
         abort(404)
+
+    def page_url(number: int) -> str:
+        if threads is not None:
+            return url_for("mail.folder", folder=current.name, threads=1, page=number)
+        order = "desc" if listing.is_reverse else "asc"
+        return url_for("mail.folder", folder=current.name, sort=sort, order=order, page=number)
+
     return render_template(
         "mail/folder.html",
         tree=tree,
         current=current,
         listing=listing,
+        threads=threads,
+        rows=_rows(current, listing, threads),
+        can_thread=threading,
+        confirm_empty=request.args.get("empty") == "1",
+        page_url=page_url,
         folder_label=folder_label,
         size_text=size_text,
-        format_datetime=format_datetime,
+        format_datetime=datetime_text,
         sort_labels=sort_labels(),
         targets=[f for f in tree if f.is_selectable and f.name != current.name],
     )
 
 
+def _rows(current: Folder, listing: MessagePage, threads: Any) -> Markup:
+    """The list's rows, rendered once per page of the page cache, language and labels.
+
+    A page the cache gives again is the same object, so the rows made from it are
+    the same too while the person's language, time zone and labels are: they are
+    reused (about half of the page's rendering). The entry keeps the page itself,
+    so a new object at a reused ``id`` is never taken for it.
+    """
+
+    def render() -> Markup:
+        return Markup(  # noqa: S704 - our own autoescaped template's output
+            render_template(
+                "mail/_list_rows.html",
+                current=current,
+                listing=listing,
+                threads=threads,
+                size_text=size_text,
+                format_datetime=datetime_text,
+            )
+        )
+
+    if threads is not None:
+        return render()
+    from groupware.web.webmail_settings import person_labels  # it imports this module
+
+    labels = tuple((lb.keyword, lb.name, lb.colour) for lb in person_labels())
+    key = (id(listing), current.name, str(get_locale()), str(get_timezone()), labels)
+    found = access().rows.get(key)
+    if found is not None and found[0] is listing:
+        return found[1]
+    rows = render()
+    access().rows.put(key, (listing, rows))
+    return rows
+
+
 def _selected_uids() -> list[int]:
+    """The ticked messages: ``uid`` boxes, and ``thread`` boxes (a conversation's UIDs)."""
     values = request.form.getlist("uid")
+    for thread in request.form.getlist("thread"):
+        values.extend(thread.split(","))
     if len(values) > MAX_SELECTED_COUNT or not all(v.isdigit() for v in values):
         abort(400)
     return sorted({int(v) for v in values if int(v) > 0})

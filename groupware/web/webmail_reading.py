@@ -41,11 +41,15 @@ from groupware.web.mail_reading import (
     MessageNotFoundError,
     OpenedMessage,
     fetch_part,
+    header_block,
     open_message,
     raw_source,
 )
+from groupware.web.mail_structure import header_fields
 from groupware.web.webmail import bp, folder_label, imap, size_text
 from groupware.web.webmail import folder as folder_page
+from groupware.web.webmail_invitations import invitation_context
+from groupware.web.webmail_senders import image_choice
 
 SECTION: Final = re.compile(r"^[1-9][0-9]{0,3}(\.[1-9][0-9]{0,3}){0,9}$")
 #: The reading page may frame its own message bodies, nothing else.
@@ -78,11 +82,11 @@ def _opened(folder: str, uid: int, *, mark_seen: bool) -> tuple[list[Folder], Op
         abort(404)
 
 
-def _cleaned(message: OpenedMessage) -> CleanedHtml | None:
+def _cleaned(message: OpenedMessage, *, show_images: bool) -> CleanedHtml | None:
     if message.html is None:
         return None
     return clean_html(
-        message.html, inline_images=message.inline_images, show_remote_images=_show_images()
+        message.html, inline_images=message.inline_images, show_remote_images=show_images
     )
 
 
@@ -99,16 +103,20 @@ def message(folder: str, uid: int) -> Response:
     except NotFound:
         return Response(folder_page(f"{folder}/{uid}"), mimetype="text/html")
     current = find_folder(tree, folder)
-    cleaned = _cleaned(opened)
+    choice = image_choice(opened)
+    show_images = _show_images() or choice.shows_images
+    cleaned = _cleaned(opened, show_images=show_images)
     wants_text = request.args.get("view") == "text" and opened.text is not None
     page = render_template(
         "mail/message.html",
+        **invitation_context(opened),
         tree=tree,
         current=current,
         message=opened,
         show_html=cleaned is not None and not wants_text,
         blocked_images_count=cleaned.blocked_images_count if cleaned else 0,
-        show_images=_show_images(),
+        show_images=show_images,
+        image_choice=choice,
         folder_label=folder_label,
         size_text=size_text,
         format_datetime=format_datetime,
@@ -127,7 +135,7 @@ def body(folder: str, uid: int) -> Response:
         opened = imap(lambda client: open_message(client, folder, uid, mark_seen=False))
     except MessageNotFoundError:
         abort(404)
-    cleaned = _cleaned(opened)
+    cleaned = _cleaned(opened, show_images=_show_images())
     if cleaned is None:
         abort(404)
     document = frame_document(cleaned.html, str(get_locale() or "fr"))
@@ -168,6 +176,20 @@ def part(folder: str, uid: int, section: str) -> Response:
         max_age=0,
     )
     response.headers["Content-Security-Policy"] = DOWNLOAD_POLICY
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@bp.route("/<path:folder>/<int:uid>/headers")
+@login_required
+def headers(folder: str, uid: int) -> Response:
+    """Every header of the message, decoded, in order (beside the raw source)."""
+    try:
+        block = imap(lambda client: header_block(client, folder, uid))
+    except MessageNotFoundError:
+        abort(404)
+    page = render_template("mail/headers.html", fields=header_fields(block), folder=folder, uid=uid)
+    response = Response(page, mimetype="text/html")
     response.headers["Cache-Control"] = "private, no-store"
     return response
 

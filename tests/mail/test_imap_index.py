@@ -140,7 +140,7 @@ def test_an_index_made_before_the_new_columns_is_upgraded(core: Core) -> None:
     inbox = upgraded.get_mailbox(person.id, INBOX).id
     late = select(*(mail_blobs.c[name] for name in LATE_BLOB_COLUMNS)).order_by(mail_blobs.c.id)
     with core.engine.connect() as conn:
-        assert [tuple(row) for row in conn.execute(late)] == [(None, None, None, None)]
+        assert [tuple(row) for row in conn.execute(late)] == [(None,) * len(LATE_BLOB_COLUMNS)]
     found = Searcher(upgraded, inbox, [1]).run(sk.TextKey("nion"))
     assert [candidate.info.uid for candidate in found] == [1]
     upgraded.append(person, INBOX, RAW_UTF8)

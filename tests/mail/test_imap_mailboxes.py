@@ -218,6 +218,39 @@ def test_status_counts(live: RunningServer) -> None:
     assert status[b"HIGHESTMODSEQ"] >= 4
 
 
+def test_status_stays_exact_through_every_kind_of_change(live: RunningServer) -> None:
+    """Counts are reused while the mailbox state is unchanged: every change shows."""
+    person = new_user(live)
+    items = ["MESSAGES", "UNSEEN", "DELETED"]
+    with logged_in(live, person) as client, logged_in(live, person) as other:
+
+        def status() -> tuple[int, int, int]:
+            found = client.folder_status("INBOX", items)
+            return (found[b"MESSAGES"], found[b"UNSEEN"], found[b"DELETED"])
+
+        assert status() == (0, 0, 0)
+        other.append("INBOX", simple_message("un"))
+        other.append("INBOX", simple_message("deux"))
+        assert status() == (2, 2, 0)
+        assert status() == (2, 2, 0)  # asked again, nothing changed
+        other.select_folder("INBOX")
+        uids = other.search("ALL")
+        other.add_flags(uids[:1], [b"\\Seen"])
+        assert status() == (2, 1, 0)
+        other.add_flags(uids[1:], [b"\\Deleted"])
+        assert status() == (2, 1, 1)
+        other.expunge()
+        assert status() == (1, 0, 0)
+        other.remove_flags(uids[:1], [b"\\Seen"])
+        assert status() == (1, 1, 0)
+        # RECENT changes without a new mod-sequence: it is always counted.
+        other.unselect_folder()
+        other.append("INBOX", simple_message("trois"))
+        assert client.folder_status("INBOX", ["RECENT"])[b"RECENT"] == 1
+        other.select_folder("INBOX")  # takes \\Recent
+        assert client.folder_status("INBOX", ["RECENT", "MESSAGES"])[b"RECENT"] == 0
+
+
 def test_namespace_is_personal_only_with_slash(live: RunningServer) -> None:
     person = new_user(live)
     with logged_in(live, person) as client:

@@ -286,3 +286,37 @@ def test_recent_new_and_old_belong_to_the_first_session(live: RunningServer) -> 
         assert second.select_folder("INBOX")[b"RECENT"] == 0
         assert second.search(["RECENT"]) == []
         assert second.search(["OLD"]) == [1, 2]
+
+
+def test_header_content_type_is_answered_from_the_structure(live: RunningServer) -> None:
+    # Webmails ask it for "has an attachment"; it must agree with the header as written.
+    person = new_user(live)
+    mixed = (
+        b"From: a@a.example\r\nSubject: joint\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed;\r\n boundary="sep"\r\n\r\n'
+        b"--sep\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nVoir la PJ.\r\n"
+        b"--sep\r\nContent-Type: application/pdf; name=cr.pdf\r\n"
+        b"Content-Disposition: attachment\r\n\r\n%PDF\r\n--sep--\r\n"
+    )
+    lone = b"Subject: seul\r\nContent-Type: Application/PDF\r\n\r\n%PDF\r\n"
+    bare = b"Subject: sans type\r\n\r\ntexte\r\n"
+    with logged_in(live, person) as client:
+        for data in (mixed, lone, bare):
+            client.append("INBOX", data)
+        client.select_folder("INBOX", readonly=True)
+        client.use_uid = False
+        cases = [
+            ("multipart/mixed", [1]),
+            ('boundary="sep"', [1]),
+            ("boundary=sep", [1]),
+            ("application/", [2]),
+            ("application/pdf", [2]),
+            ("text/plain", [3]),  # RFC 2045 §5.2: no field is text/plain
+            ("", [1, 2]),  # an empty value asks whether the field is there
+        ]
+        for value, expected in cases:
+            assert client.search(["HEADER", "Content-Type", value]) == expected, value
+        found = client.search(
+            ["OR", "HEADER", "Content-Type", "multipart/mixed", "SUBJECT", "seul"]
+        )
+        assert found == [1, 2]

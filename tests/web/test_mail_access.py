@@ -12,11 +12,26 @@ import pytest
 import trustme
 from imapclient import IMAPClient
 
-from groupware.core.auth import PORTAL_IDENTITY
+from groupware.core.auth import PORTAL_IDENTITY, portal_password
+from groupware.errors import ConfigError
 from groupware.web.mail_access import MailAccess, MailBusyError, MailPool, MailUnavailableError
-from groupware.web.mail_folders import Folder, SortedUidsCache, folder_tree, message_page
-from tests.mail.imap_support import deliver, imap_server, logged_in, new_user, simple_message
-from tests.support.servers import RunningServer, make_config
+from groupware.web.mail_folders import (
+    Folder,
+    MessagePage,
+    SortedUidsCache,
+    folder_tree,
+    message_page,
+)
+from groupware.web.mail_page_cache import PageCache, listed_page
+from tests.mail.imap_support import (
+    connect,
+    deliver,
+    imap_server,
+    logged_in,
+    new_user,
+    simple_message,
+)
+from tests.support.servers import RunningServer, make_config, running_server
 from tests.support.waiting import wait_for
 
 
@@ -272,3 +287,89 @@ def test_sorted_uids_are_reused_until_messages_arrive_or_go(
         client.expunge()
     assert access.run("s", person.login, page) == ["A", "AA", "C"]
     assert len(sorts) == 3
+
+
+def test_a_listed_page_is_reused_until_anything_in_its_folder_changes(
+    live: RunningServer, access: MailAccess
+) -> None:
+    person = new_user(live)
+    for subject in ("B", "A"):
+        deliver(live, person.email, simple_message(subject))
+    wait_for(lambda: access.run("s", person.login, inbox_count) == 2)
+    pages, orders = PageCache(), SortedUidsCache()
+    selects: list[str] = []
+
+    def page(client: IMAPClient) -> MessagePage:
+        # Count the SELECTs the server is asked (imapclient's own method, wrapped).
+        select = client.select_folder
+        client.select_folder = lambda *a, **k: selects.append(a[0]) or select(*a, **k)
+        try:
+            inbox = next(f for f in folder_tree(client) if f.special == "inbox")
+            return listed_page(
+                client,
+                inbox,
+                login=person.login,
+                sort="subject",
+                is_reverse=False,
+                page=1,
+                per_page=10,
+                pages=pages,
+                orders=orders,
+            )
+        finally:
+            del client.select_folder
+
+    first = access.run("s", person.login, page)
+    assert access.run("s", person.login, page) is first
+    assert selects == ["INBOX"]  # the second view asked only for the tree
+    with logged_in(live, person) as client:  # another client changes a flag
+        client.select_folder("INBOX")
+        client.add_flags(client.search(["SUBJECT", "A"]), [b"\\Seen"])
+    flagged = access.run("s", person.login, page)
+    assert [(m.subject, m.is_seen) for m in flagged.summaries] == [("A", True), ("B", False)]
+    deliver(live, person.email, simple_message("AA"))
+    wait_for(lambda: access.run("s", person.login, inbox_count) == 3)
+    assert [m.subject for m in access.run("s", person.login, page).summaries] == ["A", "AA", "B"]
+    with logged_in(live, person) as client:
+        client.select_folder("INBOX")
+        client.delete_messages(client.search(["SUBJECT", "B"]))
+        client.expunge()
+    assert [m.subject for m in access.run("s", person.login, page).summaries] == ["A", "AA"]
+    assert selects == ["INBOX"] * 4  # one per change, none for the unchanged view
+
+
+def test_a_master_password_file_is_the_credential_our_own_servers_accept(
+    tmp_path: Path,
+) -> None:
+    secret = tmp_path / "master.txt"
+    secret.write_text("un-mot-de-passe-maitre-assez-long\n")
+    config = make_config(
+        tmp_path, webmail={"master_login": "Portail-ENT", "master_password_file": str(secret)}
+    )
+    with running_server(config, only=frozenset({"imap"})) as server:
+        person = new_user(server)
+        access = MailAccess(config)
+        access.locate(imap=server.addresses["imaps"])
+        try:
+            assert access.run("s", person.login, inbox_count) == 0
+        finally:
+            access.close()
+        records = server.core.audit.recent(limit=20, subject=person.login)
+        logins = [(r.actor, r.detail) for r in records if r.event == "login.ok"]
+        assert logins == [("portail-ent", "acting_for")]
+        # The derived credential no longer opens anything once a file names another.
+        derived = portal_password(config.read_secret())
+        client = connect(server)
+        try:
+            with pytest.raises(IMAPClient.Error):
+                client.plain_login(PORTAL_IDENTITY, derived, authorization_identity=person.login)
+        finally:
+            client.shutdown()
+
+
+def test_a_short_master_password_file_is_a_configuration_error(tmp_path: Path) -> None:
+    secret = tmp_path / "master.txt"
+    secret.write_text("court\n")
+    config = make_config(tmp_path, webmail={"master_password_file": str(secret)})
+    with pytest.raises(ConfigError, match="fewer than 16 characters"):
+        MailAccess(config)

@@ -337,3 +337,22 @@ def test_a_folder_whose_name_ends_in_digits_is_still_a_folder(
     assert page.status == 200
     assert subjects(page.body) == ["Conseil de classe"]
     assert portal.get("/mail/Projets/2027").status == 404
+
+
+def test_the_rows_of_a_page_seen_again_follow_the_language_and_the_flags(
+    live: RunningServer, person: Person, portal: PortalClient
+) -> None:
+    """Rows rendered once are reused only while language and messages are the same."""
+    first = portal.get("/mail/INBOX")
+    assert "Sélectionner" in first.body
+    assert portal.get("/mail/INBOX").body.count('class="message unseen') == PER_PAGE
+    reply = portal.submit("/language", {"lang-language": "en", "lang-next": "/mail/INBOX"})
+    assert reply.status == 302
+    english = portal.get("/mail/INBOX")
+    assert "Select “" in english.body
+    assert "Sélectionner" not in english.body
+    uids = inbox_uids(live, person, 4)
+    with logged_in(live, person) as client:  # another client reads them all
+        client.select_folder("INBOX")
+        client.add_flags(uids, [b"\\Seen"])
+    assert portal.get("/mail/INBOX").body.count('class="message unseen') == 0

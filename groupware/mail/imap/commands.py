@@ -5,7 +5,7 @@ Extensions covered: ENABLE (RFC 5161), ID (RFC 2971), SASL-IR (RFC 4959), UNSELE
 (RFC 3691), UIDPLUS ``UID EXPUNGE`` (RFC 4315), MULTIAPPEND (RFC 3502), BINARY
 (RFC 3516), LIST-EXTENDED and LIST-STATUS (RFC 5258, RFC 5819), SPECIAL-USE
 (RFC 6154), CONDSTORE/QRESYNC (RFC 7162), ESEARCH and SEARCHRES (RFC 4731,
-RFC 5182), SORT/ESORT (RFC 5256, RFC 5267), MOVE (RFC 6851), IDLE (RFC 2177) and
+RFC 5182), SORT/ESORT and THREAD (RFC 5256, RFC 5267), MOVE (RFC 6851), IDLE (RFC 2177) and
 QUOTA (RFC 9208).
 
 Every command carries the client's ``tag``; the ``UID`` prefix is the ``uid`` field of
@@ -25,6 +25,7 @@ from typing import ClassVar
 from groupware.mail.imap.fetch_attributes import FetchAttribute
 from groupware.mail.imap.search_keys import SearchKey
 from groupware.mail.imap.sequences import SequenceSet
+from groupware.mail.imap.threads import ThreadAlgorithm
 
 
 class StatusItem(StrEnum):
@@ -429,6 +430,17 @@ class Sort(Command):
     charset: str
     key: SearchKey
     return_options: frozenset[SearchReturn] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Thread(Command):
+    """``[UID] THREAD algorithm charset keys`` (RFC 5256 §3)."""
+
+    name: ClassVar[str] = "THREAD"
+    uid: bool
+    algorithm: ThreadAlgorithm
+    charset: str
+    key: SearchKey
 
 
 @dataclass(frozen=True, slots=True)

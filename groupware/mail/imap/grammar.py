@@ -25,12 +25,14 @@ from groupware.mail.imap.reader import (
     Reader,
     decode_mailbox,
 )
-from groupware.mail.imap.search_grammar import search_command, sort_command
+from groupware.mail.imap.search_grammar import search_command, sort_command, thread_command
 from groupware.mail.imap.sequences import SequenceSet
 
 Handler = Callable[[Reader, str, bool], c.Command]
 
-UID_COMMANDS: Final = frozenset({"COPY", "MOVE", "FETCH", "STORE", "SEARCH", "SORT", "EXPUNGE"})
+UID_COMMANDS: Final = frozenset(
+    {"COPY", "MOVE", "FETCH", "STORE", "SEARCH", "SORT", "THREAD", "EXPUNGE"}
+)
 _HEAD: Final = re.compile(rb" (?P<name>[A-Za-z]+)(?: (?P<sub>[A-Za-z]+))?")
 _BASE64: Final = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 _SPECIAL_USE: Final = MappingProxyType(
@@ -449,6 +451,7 @@ _HANDLERS: Final[Mapping[str, Handler]] = MappingProxyType(
         "EXPUNGE": _expunge,
         "SEARCH": search_command,
         "SORT": sort_command,
+        "THREAD": thread_command,
         "FETCH": fetch_command,
         "STORE": store_command,
         "COPY": _copy_or_move(c.Copy),

@@ -241,6 +241,7 @@ async def do_list(session: ImapSession, command: c.List) -> None:
         if m.is_subscribed
         for depth in range(1, m.name.count(DELIMITER) + 1)
     }
+    listed: list[tuple[Mailbox, bytes]] = []
     for mailbox in mailboxes:
         if not any(p.match(mailbox.name) for p in patterns):
             continue
@@ -262,9 +263,13 @@ async def do_list(session: ImapSession, command: c.List) -> None:
         line = b"LIST " + wire.flag_list(attributes) + b' "/" ' + session.mailbox_text(mailbox.name)
         if child_info:
             line += b' ("CHILDINFO" ("SUBSCRIBED"))'
-        await session.send(wire.untagged(line))
-        if returns.status:
-            await session.send(await _status_line(session, mailbox, returns.status))
+        listed.append((mailbox, wire.untagged(line)))
+    # Every STATUS counted in one worker call (RFC 5819: each right after its LIST).
+    lines = await _status_lines(session, [m for m, _ in listed], returns.status)
+    for mailbox, line in listed:
+        await session.send(line)
+        if mailbox.id in lines:
+            await session.send(lines[mailbox.id])
     await session.finish(command.tag, "LIST completed")
 
 
@@ -286,29 +291,40 @@ async def do_lsub(session: ImapSession, command: c.Lsub) -> None:
     await session.finish(command.tag, "LSUB completed")
 
 
-async def _status_line(
-    session: ImapSession, mailbox: Mailbox, items: tuple[c.StatusItem, ...]
-) -> bytes:
-    counts = await session.run(session.store.counts, mailbox.id)
-    fresh = await session.run(session.store.mailbox_by_id, mailbox.id)
-    mailbox = fresh or mailbox
-    values = {
-        c.StatusItem.MESSAGES: counts["messages"],
-        c.StatusItem.RECENT: counts["recent"],
-        c.StatusItem.UIDNEXT: mailbox.uid_next,
-        c.StatusItem.UIDVALIDITY: mailbox.uidvalidity,
-        c.StatusItem.UNSEEN: counts["unseen"],
-        c.StatusItem.HIGHESTMODSEQ: mailbox.highest_modseq,
-        c.StatusItem.SIZE: counts["size"],
-        c.StatusItem.DELETED: counts["deleted"],
-    }
-    pairs = b" ".join(item.value.encode() + b" %d" % values[item] for item in items)
-    return wire.untagged(b"STATUS " + session.mailbox_text(mailbox.name) + b" (" + pairs + b")")
+async def _status_lines(
+    session: ImapSession, mailboxes: list[Mailbox], items: tuple[c.StatusItem, ...] | None
+) -> dict[int, bytes]:
+    """The STATUS responses of ``mailboxes`` (none without ``items``), by mailbox id."""
+    if not items or not mailboxes:
+        return {}
+    with_recent = c.StatusItem.RECENT in items
+    found = await session.run(
+        session.store.statuses, [m.id for m in mailboxes], with_recent=with_recent
+    )
+    lines: dict[int, bytes] = {}
+    for mailbox_id, (mailbox, counts) in found.items():
+        values = {
+            c.StatusItem.MESSAGES: counts["messages"],
+            c.StatusItem.RECENT: counts["recent"],
+            c.StatusItem.UIDNEXT: mailbox.uid_next,
+            c.StatusItem.UIDVALIDITY: mailbox.uidvalidity,
+            c.StatusItem.UNSEEN: counts["unseen"],
+            c.StatusItem.HIGHESTMODSEQ: mailbox.highest_modseq,
+            c.StatusItem.SIZE: counts["size"],
+            c.StatusItem.DELETED: counts["deleted"],
+        }
+        pairs = b" ".join(item.value.encode() + b" %d" % values[item] for item in items)
+        name = session.mailbox_text(mailbox.name)
+        lines[mailbox_id] = wire.untagged(b"STATUS " + name + b" (" + pairs + b")")
+    return lines
 
 
 async def do_status(session: ImapSession, command: c.Status) -> None:
     mailbox = await _mailbox(session, command.mailbox)
-    await session.send(await _status_line(session, mailbox, command.items))
+    lines = await _status_lines(session, [mailbox], command.items)
+    if mailbox.id not in lines:  # deleted since it was looked up
+        raise no(f"no mailbox {command.mailbox}", "NONEXISTENT")
+    await session.send(lines[mailbox.id])
     await session.finish(command.tag, "STATUS completed")
 
 

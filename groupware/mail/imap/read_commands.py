@@ -1,10 +1,10 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Selected-state commands that read the mailbox: FETCH, SEARCH and SORT.
+"""Selected-state commands that read the mailbox: FETCH, SEARCH, SORT and THREAD.
 
 FETCH (RFC 3501 §6.4.5, BINARY, CHANGEDSINCE/VANISHED of RFC 7162) in batches
 rendered by ``imap.fetch``; SEARCH (ESEARCH, SEARCHRES) through ``imap.search``; SORT
-(RFC 5256, DISPLAYFROM/DISPLAYTO of RFC 5957). Split out of ``imap.session``: each
-handler is a function taking the session.
+(RFC 5256, DISPLAYFROM/DISPLAYTO of RFC 5957); THREAD (RFC 5256, ``imap.threads``).
+Split out of ``imap.session``: each handler is a function taking the session.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
-from groupware.mail import text
+from groupware.mail import mime, text
 from groupware.mail.imap import commands as c
 from groupware.mail.imap import fetch as fetch_data
-from groupware.mail.imap import wire
+from groupware.mail.imap import threads, wire
 from groupware.mail.imap.command_error import CommandError, bad
 from groupware.mail.imap.fetch_attributes import BinarySection, BodySection, FetchItem
 from groupware.mail.imap.refresh import RefreshFrom
@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 # Messages per FETCH batch: rows are read per batch (see _fetch_batch).
 _BATCH_FROM_INDEX: Final = 2000
 _BATCH_READING_FILES: Final = 100
+# THREAD=REFERENCES reads this much of an old message's file for its References field.
+_THREAD_HEAD_BYTES: Final = 4096
 
 
 async def _search(session, key: Any, fields: Iterable[str] = ()) -> tuple[list[Candidate], Changes]:
@@ -99,6 +101,67 @@ async def do_sort(session: ImapSession, command: c.Sort) -> None:
     found = await session.run(_sorted, found, command.criteria)
     await _search_answer(session, command, found, "SORT")
     await session.finish(command.tag, "SORT completed", expunge=False, changes=changes)
+
+
+async def do_thread(session: ImapSession, command: c.Thread) -> None:
+    fields = {"sent_date", "internal_date", "subject_sort"}
+    if command.algorithm is threads.ThreadAlgorithm.REFERENCES:
+        fields |= {"envelope", "message_id", "thread_refs", "blob_path", "structure"}
+    found, changes = await _search(session, command.key, fields)
+    items = await session.run(_thread_items, session.store, found, command)
+    roots = threads.thread(command.algorithm, items)
+    line = b"THREAD"
+    if roots:
+        line += b" " + threads.render(roots)
+    await session.send(wire.untagged(line))
+    await session.finish(command.tag, "THREAD completed", expunge=False, changes=changes)
+
+
+def _thread_items(
+    store: MailStore, found: list[Candidate], command: c.Thread
+) -> list[threads.ThreadItem]:
+    """What threading needs of each match, from the index (ORDEREDSUBJECT: sort keys only)."""
+    with_references = command.algorithm is threads.ThreadAlgorithm.REFERENCES
+    items = []
+    for m in found:
+        number = m.info.uid if command.uid else m.seq
+        date = m.info.sent_date or m.info.internal_date
+        subject = m.info.subject_sort.casefold()
+        if not with_references:
+            items.append(threads.ThreadItem(number, m.seq, date, subject))
+            continue
+        refs = m.info.thread_refs
+        parents = threads.message_ids(refs) if refs is not None else _parents_from_file(store, m)
+        ids = threads.message_ids(m.info.message_id)
+        raw_subject = text.decode_words(m.envelope.get("subject") or "")
+        items.append(
+            threads.ThreadItem(
+                number,
+                m.seq,
+                date,
+                subject,
+                is_reply=threads.is_reply_subject(raw_subject),
+                message_id=ids[0] if ids else "",
+                references=parents,
+            )
+        )
+    return items
+
+
+def _parents_from_file(store: MailStore, m: Candidate) -> tuple[str, ...]:
+    """References (else In-Reply-To) of a message indexed before ``thread_refs`` existed.
+
+    The first few kilobytes of the file nearly always hold the header block; a longer
+    one is read to its end as the structure records it.
+    """
+    head = store.files.read_range(m.info.blob_path, 0, _THREAD_HEAD_BYTES)
+    end = head.find(b"\r\n\r\n")
+    if end >= 0:
+        head = head[: end + 2]
+    else:
+        structure = mime.part_from_json_text(m.info.structure or "")
+        head = store.files.read_range(m.info.blob_path, 0, structure.header_end)
+    return threads.parent_ids(threads.references_field(head), m.envelope.get("in-reply-to"))
 
 
 async def do_fetch(session: ImapSession, command: c.Fetch) -> None:

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Grammar of SEARCH and SORT (RFC 3501 §6.4.4, RFC 4731 §3.1, RFC 5256 §3, RFC 7162 §3.1.5).
+"""Grammar of SEARCH, SORT and THREAD (RFC 3501 §6.4.4, RFC 4731, RFC 5256 §3, RFC 7162).
 
 Turns the keys of SEARCH and SORT into the tree of :mod:`search_keys`. Strings are
 decoded with the command's CHARSET: US-ASCII (read as UTF-8, since clients send UTF-8
@@ -35,6 +35,7 @@ from groupware.mail.imap.search_keys import (
     TextKey,
     UidKey,
 )
+from groupware.mail.imap.threads import ThreadAlgorithm
 
 SEARCH_CHARSETS: Final = ("US-ASCII", "UTF-8", "ISO-8859-1")
 _CODECS: Final = MappingProxyType({"US-ASCII": "utf-8", "UTF-8": "utf-8", "ISO-8859-1": "latin-1"})
@@ -258,3 +259,17 @@ def sort_command(reader: Reader, tag: str, uid: bool) -> c.Command:
     charset = check_charset(reader.text(reader.astring("charset"), "charset"))
     reader.sp()
     return c.Sort(tag, uid, criteria, charset, search_program(reader, charset), returns)
+
+
+def thread_command(reader: Reader, tag: str, uid: bool) -> c.Command:
+    """``THREAD algorithm charset keys`` after the command name (RFC 5256 §3)."""
+    reader.sp()
+    name = reader.keyword("threading algorithm")
+    try:
+        algorithm = ThreadAlgorithm(name)
+    except ValueError:
+        reader.fail(f"unknown threading algorithm {name[:32]}")
+    reader.sp()
+    charset = check_charset(reader.text(reader.astring("charset"), "charset"))
+    reader.sp()
+    return c.Thread(tag, uid, algorithm, charset, search_program(reader, charset))

@@ -9,7 +9,7 @@ LOGOUT, a timeout or an unrecoverable stream.
 
 Extensions: LITERAL+, SASL-IR, ID, ENABLE, IDLE, NAMESPACE, UIDPLUS, MOVE, UNSELECT,
 CHILDREN, SPECIAL-USE, LIST-EXTENDED, LIST-STATUS, ESEARCH, SEARCHRES, CONDSTORE,
-QRESYNC, SORT, QUOTA, UTF8=ACCEPT, BINARY.
+QRESYNC, SORT, THREAD, QUOTA, UTF8=ACCEPT, BINARY.
 
 The commands are split by state into ``auth_commands``, ``mailbox_commands``,
 ``selected_commands`` and ``read_commands`` (functions taking the session, found
@@ -57,10 +57,10 @@ AUTHENTICATED_CAPABILITIES: Final = (
     *("IMAP4rev1", "LITERAL+", "ID", "ENABLE", "IDLE", "NAMESPACE", "UIDPLUS", "MOVE"),
     *("UNSELECT", "CHILDREN", "SPECIAL-USE", "LIST-EXTENDED", "LIST-STATUS", "ESEARCH"),
     *("SEARCHRES", "CONDSTORE", "QRESYNC", "SORT", "QUOTA", "QUOTA=RES-STORAGE"),
-    *("UTF8=ACCEPT", "BINARY"),
+    *("UTF8=ACCEPT", "BINARY", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES"),
 )
 # Commands during which EXPUNGE responses must not be sent (RFC 3501 §7.4.1).
-_NO_EXPUNGE: Final = (c.Fetch, c.Store, c.Search, c.Sort)
+_NO_EXPUNGE: Final = (c.Fetch, c.Store, c.Search, c.Sort, c.Thread)
 
 
 class SharedPersons:
@@ -202,6 +202,7 @@ class ImapSession:
             c.Expunge,
             c.Search,
             c.Sort,
+            c.Thread,
             c.Fetch,
             c.Store,
             c.Copy,
@@ -397,6 +398,7 @@ HANDLERS: Final[Mapping[type[c.Command], Handler]] = {
     c.Move: selected_commands.do_move,
     c.Search: read_commands.do_search,
     c.Sort: read_commands.do_sort,
+    c.Thread: read_commands.do_thread,
     c.Fetch: read_commands.do_fetch,
 }
 

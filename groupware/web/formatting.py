@@ -1,0 +1,69 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Locale-aware formatting for long lists, and the templates' gettext, made cheap.
+
+A message list formats a date and a size on every line and translates a dozen
+labels per line: through Flask-Babel each call looks up the request context, the
+domain, the locale and the catalogue again (some 10 µs each, half the time of
+rendering a 50-line page). Here the catalogue is looked up once per request, and
+formatted values are remembered by (value, format, locale, time zone): the same
+dates come back as people page through their folders.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import lru_cache
+from typing import Any, Final
+
+from babel import dates, numbers
+from flask import Flask, g
+from flask_babel import get_locale, get_timezone, get_translations
+
+#: Formatted dates and sizes remembered by the process.
+FORMATTED_ENTRIES_COUNT: Final = 8192
+_TRANSLATIONS_KEY: Final = "_groupware_translations"
+
+
+def request_translations() -> Any:
+    """This request's catalogue, looked up once (the locale is fixed per request)."""
+    found = g.get(_TRANSLATIONS_KEY)
+    if found is None:
+        found = get_translations()
+        setattr(g, _TRANSLATIONS_KEY, found)
+    return found
+
+
+def install_template_gettext(app: Flask) -> None:
+    """Give the templates' ``_()`` and ``ngettext()`` the request's catalogue directly.
+
+    Called after ``Babel(app)``, whose own callables look the catalogue up on every
+    call. Same ``newstyle`` semantics (``%(name)s`` variables, autoescaping).
+    """
+    app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]
+        gettext=lambda s: request_translations().ugettext(s),
+        ngettext=lambda s, p, n: request_translations().ungettext(s, p, n),
+        pgettext=lambda c, s: request_translations().upgettext(c, s),
+        npgettext=lambda c, s, p, n: request_translations().unpgettext(c, s, p, n),
+        newstyle=True,
+    )
+
+
+@lru_cache(maxsize=FORMATTED_ENTRIES_COUNT)
+def _datetime_text(value: datetime, format: str, locale: str, zone: Any) -> str:  # noqa: A002
+    # As Flask-Babel does it: babel converts to ``zone`` (a naive value is UTC).
+    return str(dates.format_datetime(value, format, tzinfo=zone, locale=locale))
+
+
+def datetime_text(value: datetime, format: str = "medium") -> str:  # noqa: A002
+    """Like Flask-Babel's ``format_datetime`` (the person's zone and locale), remembered."""
+    return _datetime_text(value, format, str(get_locale()), get_timezone())
+
+
+@lru_cache(maxsize=FORMATTED_ENTRIES_COUNT)
+def _decimal_text(value: float, locale: str) -> str:
+    return str(numbers.format_decimal(value, locale=locale))
+
+
+def decimal_text(value: float) -> str:
+    """Like Flask-Babel's ``format_decimal`` in the request's locale, remembered."""
+    return _decimal_text(value, str(get_locale()))
