@@ -194,16 +194,17 @@ def _meter_helpers() -> dict[str, Any]:
 
 
 @bp.app_context_processor
-def _language_form() -> dict[str, Any]:
-    form = LanguageForm(prefix="lang")
-    form.language.data = session.get("language") or ""
+def _language_menu() -> dict[str, Any]:
+    # Where the language menu (every page's header, posted as ``LanguageForm``) returns.
+    # Its two hidden fields are written by the template: a WTForms form bound for every
+    # page cost a sixteenth of a message list's time.
     if request.method == "GET":
-        form.next.data = request.full_path.rstrip("?")
+        back = request.full_path.rstrip("?")
     elif request.endpoint in _REDISPLAYABLE:
-        form.next.data = request.path
+        back = request.path
     else:
-        form.next.data = "/"
-    return {"language_form": form}
+        back = "/"
+    return {"language_next": back}
 
 
 @bp.route("/login", methods=["GET", "POST"])

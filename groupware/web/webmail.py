@@ -15,7 +15,7 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any, Final, TypeVar
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import get_locale, get_timezone
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -24,6 +24,7 @@ from imapclient import IMAPClient  # type: ignore[import-untyped]
 from markupsafe import Markup
 from werkzeug.wrappers import Response
 
+from groupware.core.mail_preferences import DisplaySettings
 from groupware.web.context import services
 from groupware.web.formatting import FORMATTED_ENTRIES_COUNT, datetime_text, decimal_text
 from groupware.web.mail_access import MailAccess, MailBusyError, MailUnavailableError
@@ -83,6 +84,14 @@ def _size_text(size_bytes: int, locale: str) -> str:
     if size_bytes < KILO * KILO:
         return _("%(size)s kB", size=decimal_text(max(1, round(size_bytes / KILO))))
     return _("%(size)s MB", size=decimal_text(round(size_bytes / KILO / KILO, 1)))
+
+
+def display_settings() -> DisplaySettings:
+    """The person's page size and reading pane, read once per request."""
+    if "mail_display" not in g:
+        g.mail_display = services().core.mail_preferences.display(current_user.person)
+    found: DisplaySettings = g.mail_display
+    return found
 
 
 def folder_label(folder: Folder) -> str:
@@ -151,7 +160,7 @@ def folder(folder: str) -> str:
     sort, is_reverse, page = _list_arguments()
     wants_threads = request.args.get("threads") == "1"
     # The person's choice (settings page), else webmail.messages_per_page_count.
-    per_page = services().core.mail_preferences.messages_per_page(current_user.person)
+    per_page = display_settings().messages_per_page
     cache = (access().sorted_uids, current_user.person.login)
 
     def read(client: IMAPClient) -> tuple[list[Folder], Folder, Any, Any, bool]:

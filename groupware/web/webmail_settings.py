@@ -42,7 +42,7 @@ from groupware.web import CONTENT_SECURITY_POLICY
 from groupware.web.context import services
 from groupware.web.mail_folders import FolderNotFoundError, Summary, find_folder, folder_tree
 from groupware.web.mail_labels import remove_keyword_everywhere, store_keyword
-from groupware.web.webmail import MAX_SELECTED_COUNT, bp, imap
+from groupware.web.webmail import MAX_SELECTED_COUNT, bp, display_settings, imap
 from groupware.web.webmail_settings_forms import (
     DefaultIdentityForm,
     DeleteLabelForm,
@@ -106,10 +106,7 @@ def reading_pane_class() -> str:
 
 
 def _reading_pane() -> ReadingPane:
-    if "mail_pane" not in g:
-        g.mail_pane = preferences().display(current_user.person).reading_pane
-    pane: ReadingPane = g.mail_pane
-    return pane
+    return display_settings().reading_pane
 
 
 @bp.context_processor
