@@ -7,16 +7,15 @@ with Radicale alone, and the two multistatus documents are compared as sets of
 
 from __future__ import annotations
 
-import gzip
 import uuid
-import xml.etree.ElementTree as ET
 
 import pytest
 
 from groupware.core.directory import Person
 from groupware.core.services import Core
 from groupware.core.sharing import CollectionRef, Level
-from groupware.dav.service import DavAnswer, DavService
+from groupware.dav.service import DavService
+from tests.dav.fastpath_support import answer_facts, both_ways
 from tests.support.servers import add_user
 
 CLIENT_PROPS = {
@@ -60,22 +59,6 @@ def _card(uid: str) -> bytes:
     ).encode()
 
 
-def _facts(answer: DavAnswer) -> set[tuple[str, str, str, str]]:
-    body = answer.body
-    if answer.headers.get("content-encoding") == "gzip":
-        body = gzip.decompress(body)
-    root = ET.fromstring(body)  # noqa: S314 - our own answer
-    facts = set()
-    for response in root.findall("{DAV:}response"):
-        href = response.findtext("{DAV:}href", "")
-        for propstat in response.findall("{DAV:}propstat"):
-            status = propstat.findtext("{DAV:}status", "")
-            for prop in propstat.find("{DAV:}prop") or []:
-                value = ET.tostring(prop, encoding="unicode")
-                facts.add((href, status, prop.tag, value))
-    return facts
-
-
 @pytest.fixture
 def dav(core: Core) -> DavService:
     return DavService(core)
@@ -103,20 +86,6 @@ def people(core: Core, dav: DavService) -> dict[str, Person]:
     return {"owner": owner, "reader": reader}
 
 
-def _both(
-    dav: DavService, person: Person, path: str, body: bytes, **headers: str
-) -> tuple[DavAnswer, DavAnswer]:
-    asked = {"Depth": "1", "Content-Type": "application/xml", **headers}
-    dav.use_fast_paths = True
-    fast = dav.request_as(person, "PROPFIND", path, body, asked)
-    dav.use_fast_paths = False
-    try:
-        slow = dav.request_as(person, "PROPFIND", path, body, asked)
-    finally:
-        dav.use_fast_paths = True
-    return fast, slow
-
-
 def _paths(core: Core, people: dict[str, Person]) -> dict[str, tuple[Person, str]]:
     owner, reader = people["owner"], people["reader"]
     department = next(
@@ -137,10 +106,10 @@ def test_depth1_propfind_answers_as_radicale_does(
     core: Core, dav: DavService, people: dict[str, Person], body_name: str
 ) -> None:
     for where, (person, path) in _paths(core, people).items():
-        fast, slow = _both(dav, person, path, BODIES[body_name])
+        fast, slow = both_ways(dav, person, "PROPFIND", path, BODIES[body_name])
         assert (fast.status, where) == (slow.status, where)
         assert fast.status == 207, where
-        assert _facts(fast) == _facts(slow), where
+        assert answer_facts(fast) == answer_facts(slow), where
         assert fast.headers["content-length"] == str(len(fast.body))
 
 
@@ -148,18 +117,25 @@ def test_items_are_listed_with_their_index_etags(
     dav: DavService, people: dict[str, Person]
 ) -> None:
     owner = people["owner"]
-    fast, _slow = _both(dav, owner, f"/{owner.login}/calendar/", BODIES["davx5"])
-    etags = {fact for fact in _facts(fast) if fact[2] == "{DAV:}getetag" and ".ics" in fact[0]}
+    fast, _slow = both_ways(dav, owner, "PROPFIND", f"/{owner.login}/calendar/", BODIES["davx5"])
+    etags = {
+        fact for fact in answer_facts(fast) if fact[2] == "{DAV:}getetag" and ".ics" in fact[0]
+    }
     assert len(etags) == 4
 
 
 def test_a_gzip_answer_is_the_same_document(dav: DavService, people: dict[str, Person]) -> None:
     owner = people["owner"]
-    fast, slow = _both(
-        dav, owner, f"/{owner.login}/calendar/", BODIES["ios"], **{"Accept-Encoding": "gzip"}
+    fast, slow = both_ways(
+        dav,
+        owner,
+        "PROPFIND",
+        f"/{owner.login}/calendar/",
+        BODIES["ios"],
+        **{"Accept-Encoding": "gzip"},
     )
     assert fast.headers["content-encoding"] == "gzip"
-    assert _facts(fast) == _facts(slow)
+    assert answer_facts(fast) == answer_facts(slow)
 
 
 @pytest.mark.parametrize(
@@ -177,15 +153,15 @@ def test_requests_it_does_not_handle_get_radicales_answer(
 ) -> None:
     owner, reader = people["owner"], people["reader"]
     path = path_of(owner, reader)  # type: ignore[operator]
-    fast, slow = _both(dav, reader if "~" in path else owner, path, BODIES["davx5"])
+    fast, slow = both_ways(dav, reader if "~" in path else owner, "PROPFIND", path, BODIES["davx5"])
     assert fast.status == slow.status
     if slow.status == 207:
-        assert _facts(fast) == _facts(slow)
+        assert answer_facts(fast) == answer_facts(slow)
 
 
 def test_a_stranger_is_refused_as_radicale_refuses(
     dav: DavService, people: dict[str, Person]
 ) -> None:
     owner, reader = people["owner"], people["reader"]
-    fast, slow = _both(dav, reader, f"/{owner.login}/contacts/", BODIES["davx5"])
+    fast, slow = both_ways(dav, reader, "PROPFIND", f"/{owner.login}/contacts/", BODIES["davx5"])
     assert fast.status == slow.status == 403

@@ -8,14 +8,14 @@ fact with its status).
 
 from __future__ import annotations
 
-import gzip
 import xml.etree.ElementTree as ET
 
 import pytest
 
 from groupware.core.directory import Person
 from groupware.core.services import Core
-from groupware.dav.service import DavAnswer, DavService
+from groupware.dav.service import DavService
+from tests.dav.fastpath_support import answer_facts, both_ways
 from tests.dav.test_fastpath import BODIES, _paths, dav, people
 
 __all__ = ["dav", "people"]  # fixtures shared with test_fastpath
@@ -40,39 +40,6 @@ def _report(kind: str, props: str, hrefs: list[str], extra: str = "") -> bytes:
         f"<?xml version='1.0'?><x:{kind} xmlns:x='{namespace}' xmlns:d='DAV:' "
         f"xmlns:c='{CALDAV}' xmlns:r='{CARDDAV}'>{prop}{extra}{inner}</x:{kind}>"
     ).encode()
-
-
-def _facts(answer: DavAnswer) -> set[tuple[str, str, str, str]]:
-    body = answer.body
-    if answer.headers.get("content-encoding") == "gzip":
-        body = gzip.decompress(body)
-    root = ET.fromstring(body)  # noqa: S314 - our own answer
-    facts = set()
-    for response in root.findall("{DAV:}response"):
-        href = response.findtext("{DAV:}href", "")
-        own_status = response.findtext("{DAV:}status")
-        if own_status is not None:
-            facts.add((href, own_status, "", ""))
-        for propstat in response.findall("{DAV:}propstat"):
-            status = propstat.findtext("{DAV:}status", "")
-            for prop in propstat.find("{DAV:}prop") or []:
-                value = ET.tostring(prop, encoding="unicode")
-                facts.add((href, status, prop.tag, value))
-    return facts
-
-
-def _both(
-    dav: DavService, person: Person, path: str, body: bytes, **headers: str
-) -> tuple[DavAnswer, DavAnswer]:
-    asked = {"Depth": "1", "Content-Type": "application/xml", **headers}
-    dav.use_fast_paths = True
-    fast = dav.request_as(person, "REPORT", path, body, asked)
-    dav.use_fast_paths = False
-    try:
-        slow = dav.request_as(person, "REPORT", path, body, asked)
-    finally:
-        dav.use_fast_paths = True
-    return fast, slow
 
 
 def _item_hrefs(dav: DavService, person: Person, path: str) -> list[str]:
@@ -107,10 +74,10 @@ def test_multiget_answers_as_radicale_does(
     for where, (person, path) in _paths(core, people).items():
         kind = "addressbook-multiget" if "address" in where else "calendar-multiget"
         hrefs = _asked_hrefs(_item_hrefs(dav, person, path), path, people["owner"])
-        fast, slow = _both(dav, person, path, _report(kind, PROPS[props_name], hrefs))
+        fast, slow = both_ways(dav, person, "REPORT", path, _report(kind, PROPS[props_name], hrefs))
         assert (fast.status, where) == (slow.status, where)
         assert fast.status == 207, where
-        assert _facts(fast) == _facts(slow), where
+        assert answer_facts(fast) == answer_facts(slow), where
         assert fast.headers["content-length"] == str(len(fast.body))
         assert fast.headers["content-type"] == slow.headers["content-type"]
 
@@ -119,12 +86,14 @@ def test_items_come_with_their_stored_text(dav: DavService, people: dict[str, Pe
     owner = people["owner"]
     path = f"/{owner.login}/calendar/"
     items = _item_hrefs(dav, owner, path)
-    fast, _slow = _both(dav, owner, path, _report("calendar-multiget", PROPS["etag only"], items))
-    etags = {fact[0] for fact in _facts(fast) if fact[2] == "{DAV:}getetag"}
+    fast, _slow = both_ways(
+        dav, owner, "REPORT", path, _report("calendar-multiget", PROPS["etag only"], items)
+    )
+    etags = {fact[0] for fact in answer_facts(fast) if fact[2] == "{DAV:}getetag"}
     assert etags == set(items)
     assert len(items) == 4
     with_data = _report("calendar-multiget", "<c:calendar-data/>", items)
-    fast, _slow = _both(dav, owner, path, with_data)
+    fast, _slow = both_ways(dav, owner, "REPORT", path, with_data)
     assert fast.body.count(b"SUMMARY:R\xc3\xa9union &amp; co") == 4
 
 
@@ -132,9 +101,9 @@ def test_a_gzip_answer_is_the_same_document(dav: DavService, people: dict[str, P
     owner = people["owner"]
     path = f"/{owner.login}/contacts/"
     body = _report("addressbook-multiget", PROPS["etag and data"], _item_hrefs(dav, owner, path))
-    fast, slow = _both(dav, owner, path, body, **{"Accept-Encoding": "gzip"})
+    fast, slow = both_ways(dav, owner, "REPORT", path, body, **{"Accept-Encoding": "gzip"})
     assert fast.headers["content-encoding"] == "gzip"
-    assert _facts(fast) == _facts(slow)
+    assert answer_facts(fast) == answer_facts(slow)
 
 
 @pytest.mark.parametrize(
@@ -175,7 +144,7 @@ def test_requests_it_does_not_handle_get_radicales_answer(
     body = _report(kind, props, items, extra) if case != "no body" else b""
     if case == "item path":
         path = items[0].removeprefix("/dav")
-    fast, slow = _both(dav, person, path, body)
+    fast, slow = both_ways(dav, person, "REPORT", path, body)
     assert fast.status == slow.status
     if slow.status == 207:
-        assert _facts(fast) == _facts(slow)
+        assert answer_facts(fast) == answer_facts(slow)

@@ -15,8 +15,9 @@ from groupware.core.directory import Person
 from groupware.core.services import Core
 from groupware.core.sharing import CollectionRef, Level
 from groupware.dav.service import DavService
+from tests.dav.fastpath_support import answer_facts, both_ways
 from tests.dav.test_fastpath import dav
-from tests.dav.test_multiget_fastpath import CALDAV, CARDDAV, _both, _facts
+from tests.dav.test_multiget_fastpath import CALDAV, CARDDAV
 from tests.support.servers import add_user
 
 __all__ = ["dav"]  # fixture shared with test_fastpath
@@ -128,18 +129,18 @@ def test_calendar_query_answers_as_radicale_does(
         (reader, f"/{reader.login}/{owner.login}~calendar/"),
         (reader, f"/{reader.login}/calendar/"),  # empty
     ):
-        fast, slow = _both(dav, person, path, body, **{"Accept-Encoding": "gzip"})
+        fast, slow = both_ways(dav, person, "REPORT", path, body, **{"Accept-Encoding": "gzip"})
         assert (fast.status, path) == (slow.status, path)
         assert fast.status == 207
-        assert _facts(fast) == _facts(slow), path
+        assert answer_facts(fast) == answer_facts(slow), path
         assert fast.headers.get("content-encoding") == slow.headers.get("content-encoding")
 
 
 def test_the_month_is_what_a_calendar_shows(dav: DavService, people: dict[str, Person]) -> None:
     owner = people["owner"]
     body = _query("calendar-query", CALENDAR_FILTERS["month"], "<d:prop><d:getetag/></d:prop>")
-    fast, _slow = _both(dav, owner, f"/{owner.login}/calendar/", body)
-    hrefs = {fact[0].rsplit("/", 1)[-1] for fact in _facts(fast) if " 200 " in fact[1]}
+    fast, _slow = both_ways(dav, owner, "REPORT", f"/{owner.login}/calendar/", body)
+    hrefs = {fact[0].rsplit("/", 1)[-1] for fact in answer_facts(fast) if " 200 " in fact[1]}
     assert hrefs == {
         "plain.ics",
         "weekly.ics",
@@ -157,10 +158,10 @@ def test_addressbook_query_answers_as_radicale_does(
 ) -> None:
     owner = people["owner"]
     body = _query("addressbook-query", CARD_FILTERS[filter_name])
-    fast, slow = _both(dav, owner, f"/{owner.login}/contacts/", body)
+    fast, slow = both_ways(dav, owner, "REPORT", f"/{owner.login}/contacts/", body)
     assert fast.status == slow.status == 207
-    assert _facts(fast) == _facts(slow)
-    assert any(" 200 " in fact[1] for fact in _facts(fast))
+    assert answer_facts(fast) == answer_facts(slow)
+    assert any(" 200 " in fact[1] for fact in answer_facts(fast))
 
 
 @pytest.mark.parametrize(
@@ -186,10 +187,10 @@ def test_requests_it_does_not_handle_get_radicales_answer(
     dav: DavService, people: dict[str, Person], body: bytes
 ) -> None:
     owner = people["owner"]
-    fast, slow = _both(dav, owner, f"/{owner.login}/calendar/", body)
+    fast, slow = both_ways(dav, owner, "REPORT", f"/{owner.login}/calendar/", body)
     assert fast.status == slow.status
     if slow.status == 207:
-        assert _facts(fast) == _facts(slow)
+        assert answer_facts(fast) == answer_facts(slow)
 
 
 def test_a_stranger_is_refused_as_radicale_refuses(
@@ -197,5 +198,5 @@ def test_a_stranger_is_refused_as_radicale_refuses(
 ) -> None:
     owner, reader = people["owner"], people["reader"]
     body = _query("addressbook-query", CARD_FILTERS["phone"])
-    fast, slow = _both(dav, reader, f"/{owner.login}/contacts/", body)
+    fast, slow = both_ways(dav, reader, "REPORT", f"/{owner.login}/contacts/", body)
     assert fast.status == slow.status == 403
