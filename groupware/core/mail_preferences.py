@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
-from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from groupware.core.audit import Audit
@@ -167,6 +167,15 @@ def clean_signature(text: str) -> str:
     return cleaned
 
 
+# Read on every page of the webmail (page size, pane, label chips), built once.
+_SETTINGS_OF: Final = select(mail_settings).where(
+    mail_settings.c.person_id == bindparam("person_id")
+)
+_LABELS_OF: Final = select(mail_labels.c.keyword, mail_labels.c.name, mail_labels.c.colour).where(
+    mail_labels.c.person_id == bindparam("person_id")
+)
+
+
 class MailPreferences:
     """Reads and changes the webmail preferences of people (thread-safe, no state)."""
 
@@ -183,9 +192,7 @@ class MailPreferences:
     def display(self, person: Person) -> DisplaySettings:
         """The person's page size and reading pane (the defaults where none was chosen)."""
         with self._engine.connect() as conn:
-            row = conn.execute(
-                select(mail_settings).where(mail_settings.c.person_id == person.id)
-            ).first()
+            row = conn.execute(_SETTINGS_OF, {"person_id": person.id}).first()
         per_page = row.messages_per_page if row and row.messages_per_page else None
         pane = row.reading_pane if row and row.reading_pane else ReadingPane.LIST.value
         try:
@@ -338,11 +345,7 @@ class MailPreferences:
             return self._labels(conn, person)
 
     def _labels(self, conn: Connection, person: Person) -> list[Label]:
-        rows = conn.execute(
-            select(mail_labels.c.keyword, mail_labels.c.name, mail_labels.c.colour).where(
-                mail_labels.c.person_id == person.id
-            )
-        )
+        rows = conn.execute(_LABELS_OF, {"person_id": person.id})
         found = [Label(row.keyword, row.name, row.colour) for row in rows]
         return sorted(found, key=lambda label: (label.name.casefold(), label.keyword))
 

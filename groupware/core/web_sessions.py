@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
-from sqlalchemy import Engine, delete, insert, or_, select, update
+from sqlalchemy import Engine, bindparam, delete, insert, or_, select, update
 
 from groupware.core.audit import Audit, Clock, utc_now
 from groupware.core.db import persons, web_sessions
@@ -111,6 +111,12 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
+#: Read on every signed-in page, built once.
+_SESSION_OF: Final = select(web_sessions).where(
+    web_sessions.c.token_hash == bindparam("token_hash")
+)
+
+
 class WebSessions:
     """Opens, checks, lists, rotates and ends web sessions."""
 
@@ -154,9 +160,7 @@ class WebSessions:
         them now); an active one has its last activity recorded, an ended one is deleted.
         """
         with self._engine.connect() as conn:
-            row = conn.execute(
-                select(web_sessions).where(web_sessions.c.token_hash == _digest(token))
-            ).first()
+            row = conn.execute(_SESSION_OF, {"token_hash": _digest(token)}).first()
         if row is None:
             return Checked(SessionState.ENDED)
         record = _from_row(row)

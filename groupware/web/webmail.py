@@ -97,8 +97,15 @@ def display_settings() -> DisplaySettings:
 def folder_label(folder: Folder) -> str:
     """How the tree names a folder: special ones translated, others by their last segment."""
     if folder.special and folder.depth == 0:
-        return str(special_labels()[folder.special])
+        return _special_label(folder.special, str(get_locale()))
     return folder.leaf
+
+
+@lru_cache(maxsize=FORMATTED_ENTRIES_COUNT)
+def _special_label(special: str, locale: str) -> str:
+    # ``locale`` is the request's: it keys the cache (a page names each folder
+    # several times: tree, title, move menu), gettext uses it.
+    return str(special_labels()[special])
 
 
 def access() -> MailAccess:
