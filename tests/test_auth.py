@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -231,3 +232,54 @@ def test_set_password_enforces_the_policy_and_keeps_the_old_one(
         core.directory.set_password("marie.dupont", "dupont", actor="marie.dupont")
     assert set(info.value.problems) == {TOO_SHORT, CONTAINS_NAME}
     assert auth.authenticate("marie.dupont", GOOD, protocol="web", client="c").is_ok
+
+
+def _oks(core: Core) -> list[tuple[str, str]]:
+    return [(r.protocol, r.client) for r in core.audit.recent(1000) if r.event == "login.ok"]
+
+
+def test_dav_success_is_audited_once_per_client_and_secret_while_cached(
+    core: Core, auth: Authenticator
+) -> None:
+    # A phone sends its password with each of dozens of requests per sync: one record.
+    add_user(core, "Marie", "Dupont", password=GOOD)
+    for _ in range(5):
+        assert auth.authenticate("marie.dupont", GOOD, protocol="dav", client="10.0.0.1").is_ok
+    assert _oks(core) == [("dav", "10.0.0.1")]
+    # Another device, another protocol: each its own record, every time for the others.
+    assert auth.authenticate("marie.dupont", GOOD, protocol="dav", client="10.0.0.2").is_ok
+    for _ in range(2):
+        assert auth.authenticate("marie.dupont", GOOD, protocol="imap", client="10.0.0.1").is_ok
+        assert auth.authenticate("marie.dupont", GOOD, protocol="web", client="10.0.0.1").is_ok
+    assert sorted(_oks(core)) == sorted(
+        [("dav", "10.0.0.1"), ("dav", "10.0.0.2")] + [("imap", "10.0.0.1"), ("web", "10.0.0.1")] * 2
+    )
+
+
+def test_dav_success_is_audited_again_after_a_failure_or_credential_change(
+    core: Core, auth: Authenticator
+) -> None:
+    add_user(core, "Marie", "Dupont", password=GOOD)
+    assert auth.authenticate("marie.dupont", GOOD, protocol="dav", client="c").is_ok
+    assert not auth.authenticate("marie.dupont", "nope", protocol="dav", client="c").is_ok
+    assert auth.authenticate("marie.dupont", GOOD, protocol="dav", client="c").is_ok
+    assert _events(core, "login.failed") == 1
+    assert _events(core, "login.ok") == 1  # the failure is its own record; no new window
+    newer = GOOD + "-2027"
+    core.directory.set_password("marie.dupont", newer, actor="marie.dupont")
+    assert auth.authenticate("marie.dupont", newer, protocol="dav", client="c").is_ok
+    assert _events(core, "login.ok") == 2
+    core.directory.set_password("marie.dupont", GOOD, actor="marie.dupont")
+    assert auth.authenticate("marie.dupont", GOOD, protocol="dav", client="c").is_ok
+    assert _events(core, "login.ok") == 3  # same secret as before, new credentials
+
+
+def test_dav_success_is_audited_every_time_without_the_cache(core: Core, clock: FakeClock) -> None:
+    config = dataclasses.replace(core.config.auth, cache_seconds=0)
+    auth = Authenticator(
+        core.directory, core.engine, config, core.audit, core.config.read_secret(), clock=clock
+    )
+    add_user(core, "Marie", "Dupont", password=GOOD)
+    for _ in range(3):
+        assert auth.authenticate("marie.dupont", GOOD, protocol="dav", client="c").is_ok
+    assert _events(core, "login.ok") == 3

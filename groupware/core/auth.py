@@ -15,7 +15,10 @@ Order of a login, the same everywhere:
    every protocol but the portal, which forces the change; an account with
    two-factor authentication is refused its password on every protocol but the
    portal (which then asks for a code): devices use app passwords;
-5. the outcome goes to the audit log.
+5. the outcome goes to the audit log. DAV clients send their credentials with every
+   request (a phone's sync is dozens): a success there is recorded once per
+   person, client address and credential while the cache remembers it, not once
+   per request (each record is a write).
 
 Blocking (database, argon2, the throttling delay): async callers use
 ``asyncio.to_thread``.
@@ -35,7 +38,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, Engine, Row, delete, insert, select, update
+from sqlalchemy import ColumnElement, Engine, Row, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from groupware.config import AuthConfig, Config
@@ -52,6 +55,17 @@ PORTAL: str = "web"
 #: The portal's own identity: with SASL PLAIN and an authorization identity, it acts
 #: for the signed-in user over IMAP and SMTP, so the portal never keeps a password.
 PORTAL_IDENTITY: str = "groupware-portal"
+
+
+#: Protocols whose clients log in on every request: a success is audited once per
+#: credential cache window (``auth.cache_seconds``) for each person, client and secret.
+AUDITED_ONCE_PER_WINDOW: Final = frozenset({"dav"})
+
+#: The throttling row of one (account, client) pair: read on every login.
+_FAILURES_OF_PAIR: Final = select(login_failures).where(
+    login_failures.c.account == bindparam("account"),
+    login_failures.c.client == bindparam("client"),
+)
 
 
 #: A portal password read from a file must be at least this long (it opens every mailbox).
@@ -166,6 +180,9 @@ class Authenticator:
         # (person id, keyed hash of secret) -> (credential_version, expiry monotonic)
         self._cache: dict[tuple[int, bytes], tuple[int, float]] = {}
         self._cache_lock = threading.Lock()
+        # (person id, credential_version, protocol, client, keyed hash of secret) ->
+        # when a success was last audited (monotonic), for ``AUDITED_ONCE_PER_WINDOW``.
+        self._audited: dict[tuple[int, int, str, str, bytes], float] = {}
 
     # --- public --------------------------------------------------------------------
 
@@ -233,6 +250,8 @@ class Authenticator:
             outcome = Outcome.APP_PASSWORD_REQUIRED
         else:
             outcome = Outcome.OK
+        if outcome is Outcome.OK and self._audited_recently(person, protocol, client, secret):
+            return AuthResult(outcome, person)
         self._audit.record(
             "login.ok" if outcome is Outcome.OK else "login.refused",
             actor=person.login,
@@ -337,12 +356,36 @@ class Authenticator:
         with self._cache_lock:
             for key in [key for key in self._cache if key[0] == person_id]:
                 del self._cache[key]
+            for audited in [key for key in self._audited if key[0] == person_id]:
+                del self._audited[audited]
 
     # --- secrets -------------------------------------------------------------------
 
+    def _fingerprint(self, secret: str) -> bytes:
+        return hmac.new(self._cache_key, secret.encode(), hashlib.sha256).digest()
+
+    def _audited_recently(self, person: Person, protocol: str, client: str, secret: str) -> bool:
+        """Whether this success needs no audit record (and note it when it does).
+
+        Only for ``AUDITED_ONCE_PER_WINDOW`` protocols: the same person (with the same
+        credentials), client and secret were recorded less than ``cache_seconds`` ago.
+        """
+        window = self._config.cache_seconds
+        if protocol not in AUDITED_ONCE_PER_WINDOW or window <= 0:
+            return False
+        key = (person.id, person.credential_version, protocol, client, self._fingerprint(secret))
+        now = time.monotonic()
+        with self._cache_lock:
+            last = self._audited.get(key)
+            if last is not None and now - last < window:
+                return True
+            if len(self._audited) > 100_000:
+                self._audited.clear()
+            self._audited[key] = now
+        return False
+
     def _secret_matches(self, person: Person, secret: str) -> bool:
-        fingerprint = hmac.new(self._cache_key, secret.encode(), hashlib.sha256).digest()
-        key = (person.id, fingerprint)
+        key = (person.id, self._fingerprint(secret))
         now = time.monotonic()
         with self._cache_lock:
             cached = self._cache.get(key)
@@ -378,7 +421,7 @@ class Authenticator:
 
     def _failures(self, account: str, client: str) -> int:
         with self._engine.connect() as conn:
-            row = conn.execute(select(login_failures).where(*_pair(account, client))).first()
+            row = conn.execute(_FAILURES_OF_PAIR, {"account": account, "client": client}).first()
         return 0 if row is None else self._counted(row, self._clock())
 
     def _counted(self, row: Row[Any], now: datetime) -> int:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Final
 
-from sqlalchemy import Connection, Engine, Row, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, Row, bindparam, delete, func, insert, select, update
 
 from groupware.config import Config
 from groupware.core.audit import Audit, Clock, utc_now
@@ -197,6 +197,23 @@ def import_group_specs(
     return specs
 
 
+# Lookups made on every login and DAV request, built once: SQLAlchemy then reuses
+# their compiled form without building and hashing a new statement each time.
+_PERSON_BY_LOGIN: Final = select(persons).where(persons.c.login == bindparam("identifier"))
+_PERSON_BY_ADDRESS: Final = (
+    select(persons)
+    .join(addresses, addresses.c.person_id == persons.c.id)
+    .where(addresses.c.address == bindparam("identifier"))
+)
+_PERSON_BY_ID: Final = select(persons).where(persons.c.id == bindparam("person_id"))
+_GROUPS_OF_PERSON: Final = (
+    select(groups)
+    .join(group_members, group_members.c.group_id == groups.c.id)
+    .where(group_members.c.person_id == bindparam("person_id"))
+    .order_by(groups.c.kind, groups.c.name)
+)
+
+
 class Directory:
     """People and groups in SQL; every change that matters is audited."""
 
@@ -224,15 +241,9 @@ class Directory:
         identifier = identifier.strip().lower()
         if not identifier:
             return None
+        query = _PERSON_BY_ADDRESS if "@" in identifier else _PERSON_BY_LOGIN
         with self.engine.connect() as conn:
-            if "@" in identifier:
-                row = conn.execute(
-                    select(persons)
-                    .join(addresses, addresses.c.person_id == persons.c.id)
-                    .where(addresses.c.address == identifier)
-                ).first()
-            else:
-                row = conn.execute(select(persons).where(persons.c.login == identifier)).first()
+            row = conn.execute(query, {"identifier": identifier}).first()
         return person_from_row(row) if row else None
 
     def get(self, identifier: str) -> Person:
@@ -245,7 +256,7 @@ class Directory:
     def by_id(self, person_id: int) -> Person | None:
         """The person with this database id."""
         with self.engine.connect() as conn:
-            row = conn.execute(select(persons).where(persons.c.id == person_id)).first()
+            row = conn.execute(_PERSON_BY_ID, {"person_id": person_id}).first()
         return person_from_row(row) if row else None
 
     def by_numen(self, numen: str) -> Person | None:
@@ -683,14 +694,11 @@ class Directory:
 
     def groups_of(self, person_id: int) -> list[Group]:
         """The groups a person belongs to."""
-        query = (
-            select(groups)
-            .join(group_members, group_members.c.group_id == groups.c.id)
-            .where(group_members.c.person_id == person_id)
-            .order_by(groups.c.kind, groups.c.name)
-        )
         with self.engine.connect() as conn:
-            return [_group_from_row(row) for row in conn.execute(query)]
+            return [
+                _group_from_row(row)
+                for row in conn.execute(_GROUPS_OF_PERSON, {"person_id": person_id})
+            ]
 
     def add_member(self, group_name: str, identifier: str, *, actor: str) -> None:
         """Add a person to a group by hand (kept across imports)."""

@@ -24,7 +24,7 @@ from typing import Any, Final
 
 import pyotp
 from cryptography.fernet import Fernet, InvalidToken
-from sqlalchemy import Connection, Engine, Row, delete, insert, select, update
+from sqlalchemy import Connection, Engine, Row, bindparam, delete, insert, select, update
 
 from groupware.core.audit import Audit, Clock, utc_now
 from groupware.core.db import recovery_codes, second_factors
@@ -40,6 +40,12 @@ _RECOVERY_ALPHABET: Final = "abcdefghijkmnpqrstuvwxyz23456789"
 
 def _normalize(code: str) -> str:
     return "".join(ch for ch in code.lower() if ch not in " -")
+
+
+#: Read on every login and DAV request (is the password alone enough?), built once.
+_ENABLED_AT: Final = select(second_factors.c.enabled_at).where(
+    second_factors.c.person_id == bindparam("person_id")
+)
 
 
 class SecondFactor:
@@ -69,9 +75,7 @@ class SecondFactor:
 
     def is_enabled(self, person: Person) -> bool:
         with self._engine.connect() as conn:
-            enabled = conn.execute(
-                select(second_factors.c.enabled_at).where(second_factors.c.person_id == person.id)
-            ).scalar()
+            enabled = conn.execute(_ENABLED_AT, {"person_id": person.id}).scalar()
         return enabled is not None
 
     def recovery_codes_left(self, person: Person) -> int:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Engine, bindparam, delete, insert, select, update
 
 from groupware.core.audit import Audit, Clock, utc_now
 from groupware.core.db import (
@@ -160,6 +160,17 @@ class AccessView:
             if grant.level > best.get(grant.collection, Level.FREEBUSY):
                 best[grant.collection] = grant.level
         return sorted(best.items(), key=lambda pair: (pair[0].owner, pair[0].name))
+
+
+# Read for every DAV request (the access view), built once.
+_GRANTS_TO: Final = select(dav_shares).where(
+    dav_shares.c.grantee.in_(bindparam("principals", expanding=True))
+)
+_MANAGED_BY: Final = (
+    select(db_groups.c.name)
+    .join(group_managers, group_managers.c.group_id == db_groups.c.id)
+    .where(group_managers.c.person_id == bindparam("person_id"))
+)
 
 
 class Sharing:
@@ -305,15 +316,12 @@ class Sharing:
             else list(group_names)
         )
         principals = [person.login, *(GROUP_PREFIX + g for g in groups)]
-        managed_query = (
-            select(db_groups.c.name)
-            .join(group_managers, group_managers.c.group_id == db_groups.c.id)
-            .where(group_managers.c.person_id == person.id)
-        )
         with self._engine.connect() as conn:
-            rows = conn.execute(select(dav_shares).where(dav_shares.c.grantee.in_(principals)))
+            rows = conn.execute(_GRANTS_TO, {"principals": principals})
             grants = [_grant_from_row(row) for row in rows]
-            managed = [str(name) for name in conn.execute(managed_query).scalars()]
+            managed = [
+                str(name) for name in conn.execute(_MANAGED_BY, {"person_id": person.id}).scalars()
+            ]
         return AccessView(self, person, groups, grants, managed)
 
     # --- free/busy -------------------------------------------------------------------

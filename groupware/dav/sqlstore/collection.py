@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from radicale import item as radicale_item
 from radicale import pathutils, storage
-from sqlalchemy import Row, and_, false, or_, select, true, union
+from sqlalchemy import Row, and_, bindparam, false, or_, select, true, union
 
 from groupware.dav.sqlstore import writes
 from groupware.dav.sqlstore.indexing import LONG_RANGE_SECONDS
@@ -42,6 +42,14 @@ CHUNK_SIZE: Final = 500
 def http_date(posix_seconds: float) -> str:
     """An HTTP-date (RFC 9110 §5.6.7), as Radicale writes ``Last-Modified``."""
     return time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(posix_seconds))
+
+
+#: Radicale's UID check before every new item (PUT), built once.
+_HAS_UID: Final = (
+    select(dav_items.c.id)
+    .where(dav_items.c.collection_id == bindparam("cid"), dav_items.c.uid == bindparam("uid"))
+    .limit(1)
+)
 
 
 class SqlCollection(storage.BaseCollection):
@@ -125,13 +133,8 @@ class SqlCollection(storage.BaseCollection):
         return (self.item(row) for row in self._rows())
 
     def has_uid(self, uid: str) -> bool:
-        query = (
-            select(dav_items.c.id)
-            .where(dav_items.c.collection_id == self.state.id, dav_items.c.uid == uid)
-            .limit(1)
-        )
         with self._store.engine.connect() as conn:
-            return conn.execute(query).first() is not None
+            return conn.execute(_HAS_UID, {"cid": self.state.id, "uid": uid}).first() is not None
 
     def get_filtered(
         self, filters: Iterable[ET.Element]

@@ -21,15 +21,20 @@ from typing import Any, Final
 
 from radicale import item as radicale_item
 from radicale import pathutils, storage, types
-from sqlalchemy import Connection, Engine, select, text
+from sqlalchemy import Connection, Engine, bindparam, select, text
 
 from groupware.dav.sqlstore import writes
 from groupware.dav.sqlstore.collection import SqlCollection
-from groupware.dav.sqlstore.schema import ITEM_COLUMNS, dav_collections, dav_items, metadata
+from groupware.dav.sqlstore.schema import dav_collections, metadata
 from groupware.dav.sqlstore.writes import CollectionState
 
 #: Radicale's default (``[storage] max_sync_token_age``), if its configuration lacks it.
 DEFAULT_TOKEN_AGE_SECONDS: Final = 30 * 24 * 3600
+
+#: Discovery's one read of a path and its parent (every request), built once.
+_COLLECTIONS_AT: Final = select(dav_collections).where(
+    dav_collections.c.path.in_(bindparam("paths", expanding=True))
+)
 
 
 class CollectionLocks:
@@ -108,10 +113,7 @@ class SqlStorage(storage.BaseStorage):
         parent = writes.parent_of(sane)
         with self.engine.connect() as conn:
             rows = {
-                row.path: row
-                for row in conn.execute(
-                    select(dav_collections).where(dav_collections.c.path.in_([sane, parent]))
-                )
+                row.path: row for row in conn.execute(_COLLECTIONS_AT, {"paths": [sane, parent]})
             }
             found = rows.get(sane)
             item = None
@@ -137,11 +139,7 @@ class SqlStorage(storage.BaseStorage):
         self, conn: Connection, parent: CollectionState, sane: str
     ) -> radicale_item.Item | None:
         href = sane.rsplit("/", 1)[-1]
-        row = conn.execute(
-            select(*ITEM_COLUMNS).where(
-                dav_items.c.collection_id == parent.id, dav_items.c.href == href
-            )
-        ).first()
+        row = conn.execute(writes.ITEM_AT, {"cid": parent.id, "at": href}).first()
         return None if row is None else SqlCollection(self, parent).item(row)
 
     def _children(self, sane: str) -> list[SqlCollection]:
