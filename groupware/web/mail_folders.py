@@ -115,8 +115,7 @@ def folder_tree(client: IMAPClient) -> list[Folder]:
         state = None
         if selectable:
             if name not in counts:
-                status = client.folder_status(name, list(_status_items(client)))
-                counts[name] = _counted({k.decode(): v for k, v in status.items()})
+                counts[name] = counted_status(client, name)
             total, unseen, state = counts[name]
         special = _special(name, flags)
         shown_delimiter = delimiter.decode() if delimiter else ""
@@ -156,6 +155,12 @@ def _list_with_status(
         pairs = dict(zip(values[::2], values[1::2], strict=False))
         counts[name] = _counted({bytes(k).decode(): v for k, v in pairs.items()})
     return client._proc_folder_list(listed), counts  # noqa: SLF001
+
+
+def counted_status(client: IMAPClient, name: str) -> Counted:
+    """(MESSAGES, UNSEEN, state) of one folder: one STATUS."""
+    status = client.folder_status(name, list(_status_items(client)))
+    return _counted({k.decode(): v for k, v in status.items()})
 
 
 def _status_items(client: IMAPClient) -> tuple[str, ...]:

@@ -54,6 +54,8 @@ MAX_SELECTED_COUNT: Final = 1000
 KILO: Final = 1000  # SI units, as mail clients show sizes
 #: How long the browser shows a 503 before a retry makes sense.
 RETRY_AFTER_SECONDS: Final = 30
+#: Requests that change nothing: they may use the session's kept folder tree.
+_READING_METHODS: Final = frozenset({"GET", "HEAD"})
 
 
 def special_labels() -> dict[str, Any]:
@@ -117,8 +119,28 @@ def access() -> MailAccess:
 
 
 def imap(operation: Callable[[IMAPClient], T]) -> T:
-    """Run ``operation`` on the web session's IMAP connection, as the signed-in person."""
-    return access().run(current_user.session_id, current_user.person.login, operation)
+    """Run ``operation`` on the web session's IMAP connection, as the signed-in person.
+
+    A request that may change something (any but GET and HEAD) drops the session's
+    kept folder tree (``web.mail_tree_memo``), before and after, so that the next
+    page shows the change in every folder's counts.
+    """
+    if request.method in _READING_METHODS:
+        return access().run(current_user.session_id, current_user.person.login, operation)
+
+    def changing(client: IMAPClient) -> T:
+        access().trees.forget(client)
+        try:
+            return operation(client)
+        finally:
+            access().trees.forget(client)
+
+    return access().run(current_user.session_id, current_user.person.login, changing)
+
+
+def session_tree(client: IMAPClient, current: str) -> list[Folder]:
+    """The folder tree for a page showing ``current``: kept a while, ``current`` fresh."""
+    return access().trees.tree(client, current)
 
 
 def forget_session(session_id: int) -> None:
@@ -171,7 +193,7 @@ def folder(folder: str) -> str:
     cache = (access().sorted_uids, current_user.person.login)
 
     def read(client: IMAPClient) -> tuple[list[Folder], Folder, Any, Any, bool]:
-        tree = folder_tree(client)
+        tree = session_tree(client, folder)
         current = find_folder(tree, folder)
         threading = can_thread(client)
         if wants_threads and threading:

@@ -35,7 +35,7 @@ from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response
 
 from groupware.web import CONTENT_SECURITY_POLICY
-from groupware.web.mail_folders import Folder, FolderNotFoundError, find_folder, folder_tree
+from groupware.web.mail_folders import Folder, FolderNotFoundError, find_folder
 from groupware.web.mail_html import CleanedHtml, clean_html, frame_document
 from groupware.web.mail_reading import (
     MessageNotFoundError,
@@ -46,7 +46,7 @@ from groupware.web.mail_reading import (
     raw_source,
 )
 from groupware.web.mail_structure import header_fields
-from groupware.web.webmail import bp, folder_label, imap, size_text
+from groupware.web.webmail import bp, folder_label, imap, session_tree, size_text
 from groupware.web.webmail import folder as folder_page
 from groupware.web.webmail_invitations import invitation_context
 from groupware.web.webmail_senders import image_choice
@@ -72,7 +72,7 @@ def _opened(folder: str, uid: int, *, mark_seen: bool) -> tuple[list[Folder], Op
         # Opened first (an unknown folder holds no message), so that the tree's
         # counts already show it read.
         opened = open_message(client, folder, uid, mark_seen=mark_seen)
-        tree = folder_tree(client)
+        tree = session_tree(client, folder)
         find_folder(tree, folder)
         return tree, opened
 

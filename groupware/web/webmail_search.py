@@ -30,7 +30,6 @@ from groupware.web.mail_folders import (
     Folder,
     FolderNotFoundError,
     find_folder,
-    folder_tree,
 )
 from groupware.web.mail_search import (
     MAX_KEYWORD_CHARS,
@@ -42,7 +41,15 @@ from groupware.web.mail_search import (
     search_folder,
     searched_folders,
 )
-from groupware.web.webmail import bp, folder_label, imap, size_text, sort_labels
+from groupware.web.webmail import (
+    INBOX,
+    bp,
+    folder_label,
+    imap,
+    session_tree,
+    size_text,
+    sort_labels,
+)
 
 #: The query-string names of the form's fields (the URL is the form's state).
 TEXT_ARGS: Final = {
@@ -158,7 +165,7 @@ def search() -> tuple[str, int]:
     is_run = not errors and not query.is_empty
 
     def run(client: IMAPClient) -> tuple[list[Folder], Folder | None, SearchPage | None]:
-        tree = folder_tree(client)
+        tree = session_tree(client, folder_name or INBOX)
         current = find_folder(tree, folder_name) if folder_name else None
         if not is_run:
             return tree, current, None

@@ -356,3 +356,30 @@ def test_the_rows_of_a_page_seen_again_follow_the_language_and_the_flags(
         client.select_folder("INBOX")
         client.add_flags(uids, [b"\\Seen"])
     assert portal.get("/mail/INBOX").body.count('class="message unseen') == 0
+
+
+def _tree_count(page: str, name: str) -> str:
+    """The unread count the tree shows beside folder ``name`` ("" for none)."""
+    found = re.search(
+        rf'href="/mail/{re.escape(name)}"[^>]*>.*?(?:class="unseen"[^>]*>(\d+)|</li>)', page, re.S
+    )
+    assert found is not None, name
+    return found.group(1) or ""
+
+
+def test_the_tree_shows_a_move_at_once_and_the_open_folder_on_every_page(
+    live: RunningServer, person: Person, portal: PortalClient
+) -> None:
+    # The session keeps its tree a while (web.mail_tree_memo): its own changes drop it,
+    # and the folder a page shows is asked on every page.
+    uids = inbox_uids(live, person, 4)
+    with logged_in(live, person) as client:
+        client.create_folder("Classeur")
+    portal.get("/mail/INBOX")  # the tree is kept from here (no Classeur yet)
+    assert act(portal, "INBOX", "move", uids[:1], target="Classeur") == 302
+    page = portal.get("/mail/INBOX").body
+    assert _tree_count(page, "Classeur") == "1"
+    assert _tree_count(page, "INBOX") == "3"
+    deliver(live, person.email, simple_message("Nouveau", "Texte\r\n"))
+    inbox_uids(live, person, 4)
+    assert _tree_count(portal.get("/mail/INBOX").body, "INBOX") == "4"
