@@ -26,7 +26,7 @@ from groupware.web.context import (
     PortalServices,
     PortalUser,
 )
-from groupware.web.formatting import install_template_gettext
+from groupware.web.formatting import install_template_gettext, install_template_url_for
 from groupware.web.mail_access import MailAccess
 
 log = logging.getLogger(__name__)
@@ -123,6 +123,7 @@ def create_app(
     CSRFProtect(app)
     Babel(app, locale_selector=select_locale)
     install_template_gettext(app)
+    install_template_url_for(app)
     login_manager = LoginManager(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = None  # type: ignore[assignment]

@@ -26,7 +26,12 @@ from werkzeug.wrappers import Response
 
 from groupware.core.mail_preferences import DisplaySettings
 from groupware.web.context import services
-from groupware.web.formatting import FORMATTED_ENTRIES_COUNT, datetime_text, decimal_text
+from groupware.web.formatting import (
+    FORMATTED_ENTRIES_COUNT,
+    datetime_text,
+    decimal_text,
+    remembered_url_for,
+)
 from groupware.web.mail_access import MailAccess, MailBusyError, MailUnavailableError
 from groupware.web.mail_folders import (
     DEFAULT_SORT,
@@ -220,9 +225,11 @@ def folder(folder: str) -> str:
 
     def page_url(number: int) -> str:
         if threads is not None:
-            return url_for("mail.folder", folder=current.name, threads=1, page=number)
+            return remembered_url_for("mail.folder", folder=current.name, threads=1, page=number)
         order = "desc" if listing.is_reverse else "asc"
-        return url_for("mail.folder", folder=current.name, sort=sort, order=order, page=number)
+        return remembered_url_for(
+            "mail.folder", folder=current.name, sort=sort, order=order, page=number
+        )
 
     return render_template(
         "mail/folder.html",
