@@ -8,7 +8,6 @@ import secrets
 from typing import Any
 
 from flask import Flask, g, render_template, request, session
-from flask.sessions import SecureCookieSessionInterface
 from flask_babel import Babel, get_locale
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
@@ -28,6 +27,7 @@ from groupware.web.context import (
 )
 from groupware.web.formatting import install_template_gettext, install_template_url_for
 from groupware.web.mail_access import MailAccess
+from groupware.web.session_cookie import COOKIE_GRACE_SECONDS, SessionCookie
 
 log = logging.getLogger(__name__)
 
@@ -41,20 +41,11 @@ ERROR_REASONS = {
     413: "too_large",
     429: "too_many",
 }
-#: How long the session cookie outlives the idle timeout of its record.
-COOKIE_GRACE_SECONDS = 24 * 3600
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
     "base-uri 'none'"
 )
-
-
-class _SessionInterface(SecureCookieSessionInterface):
-    """Session cookies are ``Secure`` whenever the request came over HTTPS."""
-
-    def get_cookie_secure(self, app: Flask) -> bool:
-        return bool(request.is_secure) or bool(app.config["SESSION_COOKIE_SECURE"])
 
 
 def select_locale() -> str:
@@ -103,14 +94,16 @@ def create_app(
         # The session record ends an idle session (core.web_sessions); the cookie lives
         # on a little, so that the next page can say why the person was signed out.
         PERMANENT_SESSION_LIFETIME=config.http.session_idle_seconds + COOKIE_GRACE_SECONDS,
-        SESSION_REFRESH_EACH_REQUEST=True,
+        # Re-sending an unchanged cookie with every answer let a late answer put back
+        # the session of before a change: SessionCookie re-sends it when it changed.
+        SESSION_REFRESH_EACH_REQUEST=False,
         MAX_CONTENT_LENGTH=config.http.max_request_bytes,
         WTF_CSRF_TIME_LIMIT=None,  # bound to the session, which expires on its own
         BABEL_DEFAULT_LOCALE="fr",
         BABEL_TRANSLATION_DIRECTORIES="translations",
         BABEL_DEFAULT_TIMEZONE="Europe/Paris",
     )
-    app.session_interface = _SessionInterface()
+    app.session_interface = SessionCookie()
     app.extensions["groupware"] = PortalServices(
         core=core,
         dav=dav,
@@ -186,8 +179,9 @@ def create_app(
     def _request_id() -> None:
         g.request_id = secrets.token_hex(6)
         # Idle timeout for signed-in sessions; anonymous replies (DAV discovery
-        # redirects among them) set no cookie at all.
-        if current_user.is_authenticated:
+        # redirects among them) set no cookie at all. Set once: writing it on every
+        # request would mark every session changed, and every answer would re-send it.
+        if current_user.is_authenticated and not session.permanent:
             session.permanent = True
 
     @app.after_request
