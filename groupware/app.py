@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import os
 import signal
 import ssl
 import threading
@@ -28,6 +29,12 @@ from groupware.core.events import EventBus
 from groupware.core.services import Core
 from groupware.dav.service import DavService
 from groupware.errors import ConfigError
+from groupware.http_workers import (
+    HttpWorkers,
+    reserve_http_addresses,
+    signal_ready,
+    worker_environment,
+)
 from groupware.mail.imap.service import ImapService
 from groupware.mail.notices import Notices
 from groupware.mail.schema import mail_usage
@@ -70,8 +77,18 @@ def mail_usage_of(engine: Engine, person_id: int) -> tuple[int, int]:
 class HttpService:
     """Cheroot WSGI servers (plain and TLS) running in threads."""
 
-    def __init__(self, core: Core, notices: Notices | None = None) -> None:
+    def __init__(
+        self, core: Core, notices: Notices | None = None, *, is_worker: bool = False
+    ) -> None:
+        """Args:
+        core: the services.
+        notices: where the portal's notices go.
+        is_worker: an extra HTTP process (``groupware.http_workers``): it binds the
+            addresses with ``SO_REUSEPORT`` beside the first process and logs them
+            as ``http.worker.started``.
+        """
         self._core = core
+        self._is_worker = is_worker
         #: The webmail's IMAP pool; told where IMAP listens once that service is up.
         self.mail_access = MailAccess(core.config)
         self._app = build_http_app(core, notices, self.mail_access)
@@ -87,6 +104,7 @@ class HttpService:
             request_queue_size=128,
             timeout=30,
             server_name="groupware",
+            reuse_port=self._is_worker,
         )
         if tls:
             server.ssl_adapter = BuiltinSSLAdapter(
@@ -116,6 +134,14 @@ class HttpService:
             thread = threading.Thread(target=server.serve, name=f"http-{name}", daemon=True)
             thread.start()
             stack.callback(_stop_server, server, thread)
+            if self._is_worker:
+                log.info(
+                    "http.worker.started pid=%d service=%s address=%s",
+                    os.getpid(),
+                    name,
+                    Listen(host, port),
+                )
+                continue
             log.info(
                 "listener.started service=%s address=%s url=%s://%s/",
                 name,
@@ -136,6 +162,8 @@ async def run(
     *,
     on_ready: Callable[[Mapping[str, tuple[str, int]]], None] | None = None,
     stop: asyncio.Event | None = None,
+    http_processes: int = 1,
+    is_http_worker: bool = False,
 ) -> None:
     """Run the chosen services until SIGTERM/SIGINT (or ``stop`` is set).
 
@@ -144,6 +172,11 @@ async def run(
         only: the services to run.
         on_ready: called with the live listener addresses once all are bound.
         stop: set it to stop (tests); signals set it too.
+        http_processes: processes serving HTTP. Above one, this process serves none
+            itself: it runs the other services and that many HTTP workers on the
+            HTTP addresses (``groupware.http_workers``), once IMAP and submission
+            listen (the workers' webmail uses them).
+        is_http_worker: this process is one of those workers (``serve --http-worker``).
 
     Raises:
         ConfigError: a listener cannot be bound or a service is unavailable.
@@ -159,11 +192,14 @@ async def run(
         events = EventBus()
         notices = Notices(config)
         mail_access: MailAccess | None = None
-        if "http" in only:
-            http = HttpService(core, notices)
+        in_workers = "http" in only and http_processes > 1 and not is_http_worker
+        if "http" in only and not in_workers:
+            http = HttpService(core, notices, is_worker=is_http_worker)
             mail_access = http.mail_access
             await http.start(stack)
             addresses.update(http.addresses)
+            if is_http_worker:
+                signal_ready()
         if "smtp" in only:
             mail = MailService(core, events)
             await mail.start(stack)
@@ -185,19 +221,39 @@ async def run(
             # Unwound first, so the webmail logs out before the IMAP listener goes; in a
             # thread, since the IMAP server answering that LOGOUT runs on this loop.
             stack.push_async_callback(asyncio.to_thread, mail_access.close)
+        if in_workers:
+            reserved = reserve_http_addresses(config, stack)
+            workers = HttpWorkers(
+                config, http_processes, worker_environment(config, reserved | addresses)
+            )
+            await workers.start(stack)
+            for name, (host, port) in reserved.items():
+                scheme = name.rstrip("0123456789")
+                log.info(
+                    "listener.started service=%s address=%s url=%s://%s/ processes=%d",
+                    name,
+                    Listen(host, port),
+                    scheme,
+                    Listen(host, port),
+                    http_processes,
+                )
+            addresses.update(reserved)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             # Signal handlers only exist in the main thread (tests run us elsewhere).
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(signum, stop.set)
+        started = "http.worker.ready" if is_http_worker else "groupware.started"
         log.info(
-            "groupware.started services=%s domain=%s data=%s",
+            "%s services=%s processes=%d domain=%s data=%s",
+            started,
             ",".join(sorted(only)),
+            1 if is_http_worker else http_processes,
             config.server.domain,
             config.data_dir,
         )
         if on_ready is not None:
             on_ready(addresses)
         await stop.wait()
-        log.info("groupware.stopping")
-    log.info("groupware.stopped")
+        log.info("%s", "http.worker.stopping" if is_http_worker else "groupware.stopping")
+    log.info("%s", "http.worker.stopped" if is_http_worker else "groupware.stopped")

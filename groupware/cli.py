@@ -152,15 +152,33 @@ def _load_demo(core: Core) -> None:
     default="",
     help="Comma-separated services to run (http, smtp, imap); default: all available.",
 )
+@click.option(
+    "--http-worker",
+    is_flag=True,
+    hidden=True,
+    help="Serve HTTP beside the process that started this one (groupware.http_workers).",
+)
 @pass_context
-def serve(context: Context, only: str) -> None:
-    """Run the services in one process until SIGTERM or Ctrl-C."""
+def serve(context: Context, only: str, http_worker: bool) -> None:
+    """Run the services until SIGTERM or Ctrl-C (HTTP in http.processes_count processes)."""
     from groupware.app import SERVICES, run
+    from groupware.http_workers import end_with_parent, processes_count
 
     config = context.config()
     setup_logging(config.logging.level)
     chosen = frozenset(s.strip() for s in only.split(",") if s.strip()) or frozenset(SERVICES)
-    asyncio.run(run(config, chosen, on_ready=freeze_startup_objects))
+    if http_worker:
+        end_with_parent()
+        chosen = frozenset({"http"})
+    asyncio.run(
+        run(
+            config,
+            chosen,
+            on_ready=freeze_startup_objects,
+            http_processes=1 if http_worker else processes_count(config),
+            is_http_worker=http_worker,
+        )
+    )
 
 
 def freeze_startup_objects(_addresses: Mapping[str, tuple[str, int]]) -> None:

@@ -139,6 +139,12 @@ class HttpConfig:
         default=(Listen("127.0.0.1", 8443),),
     )
     threads_count: int = _doc("Worker threads serving HTTP requests.", default=16)
+    processes_count: int = _doc(
+        "Processes serving HTTP on the same addresses (SO_REUSEPORT), each with "
+        "threads_count threads; the first also runs SMTP and IMAP. 0: one per CPU core "
+        "(at most 8). One process uses one core at a time whatever the threads.",
+        default=0,
+    )
     max_request_bytes: int = _doc("Largest request body accepted.", default=50 * 1024 * 1024)
     session_idle_seconds: int = _doc(
         "Portal sessions end after this much inactivity.", default=3600

@@ -4,8 +4,11 @@
 Locks are per collection, not per storage: a write holds the lock of the collection
 it writes to (both, in path order, for a MOVE), so that Radicale's check-then-write
 sequences (``If-Match``, UID uniqueness) see no other writer of that collection
-in this process, and a write to one collection never waits for another. On
-PostgreSQL the same lock is also taken as an advisory lock, for other processes.
+in this process, and a write to one collection never waits for another. For other
+processes (``groupware.http_workers``, other nodes) the same lock is also taken as
+an advisory lock on PostgreSQL and, on SQLite, as a file lock (``flock``) on one of
+``FILE_LOCK_STRIPES_COUNT`` files beside the database: two collections may share a
+file (a write then waits for an unrelated one, briefly), never one collection two.
 Reads take no lock: each statement sees committed data, and revisions (see
 ``dav.sqlstore.writes``) keep sync tokens exact.
 """
@@ -13,10 +16,13 @@ Reads take no lock: each statement sees committed data, and revisions (see
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
 from typing import Any, Final
 
 from radicale import item as radicale_item
@@ -28,6 +34,9 @@ from groupware.dav.sqlstore.collection import SqlCollection
 from groupware.dav.sqlstore.schema import dav_collections, metadata
 from groupware.dav.sqlstore.writes import CollectionState
 
+#: Collection lock files beside a SQLite database (see the module doc).
+FILE_LOCKS_FOLDER: Final = "dav-locks"
+FILE_LOCK_STRIPES_COUNT: Final = 64
 #: Radicale's default (``[storage] max_sync_token_age``), if its configuration lacks it.
 DEFAULT_TOKEN_AGE_SECONDS: Final = 30 * 24 * 3600
 
@@ -94,6 +103,7 @@ class SqlStorage(storage.BaseStorage):
         except KeyError:
             self.token_age_seconds = DEFAULT_TOKEN_AGE_SECONDS
         self._locks = CollectionLocks()
+        self._lock_folder = _file_lock_folder(engine)
         self.max_occurrences = int(configuration.get("server", "max_vevent_rrule_occurrence"))
         with engine.begin() as conn:
             writes.ensure_collection(conn, "", time.time())
@@ -202,8 +212,28 @@ class SqlStorage(storage.BaseStorage):
             return
         paths = [kwargs.get("path") or f"/{user}/", kwargs.get("to_path") or ""]
         keys = sorted({lock_key(path) for path in paths if path})
-        with self._locks.hold(keys), self._advisory(keys):
+        with self._locks.hold(keys), self._advisory(keys), self._file_locks(keys):
             yield
+
+    @contextlib.contextmanager
+    def _file_locks(self, keys: list[str]) -> Iterator[None]:
+        """SQLite: ``flock`` of the stripes of ``keys``, in order (other processes)."""
+        folder = self._lock_folder
+        if folder is None:
+            yield
+            return
+        stripes = sorted({_lock_number(key) % FILE_LOCK_STRIPES_COUNT for key in keys})
+        held: list[int] = []
+        try:
+            for stripe in stripes:
+                fd = os.open(folder / f"{stripe:02x}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+                held.append(fd)
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            for fd in reversed(held):
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)
 
     @contextlib.contextmanager
     def _advisory(self, keys: list[str]) -> Iterator[None]:
@@ -248,6 +278,16 @@ class SqlStorage(storage.BaseStorage):
 @contextlib.contextmanager
 def _no_context(_path: str, _href: str | None) -> Iterator[None]:
     yield
+
+
+def _file_lock_folder(engine: Engine) -> Path | None:
+    """Where a SQLite database file's collection lock files go (made); else ``None``."""
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        return None
+    folder = Path(database).parent / FILE_LOCKS_FOLDER
+    folder.mkdir(mode=0o700, exist_ok=True)
+    return folder
 
 
 def _lock_number(key: str) -> int:
