@@ -16,6 +16,7 @@ every table belongs to one core module that owns its rows:
 - ``web_sessions``: ``core.web_sessions``
 - ``mail_trusted_senders``: ``core.trusted_senders``
 - ``mail_settings``, ``mail_identities``, ``mail_labels``: ``core.mail_preferences``
+- ``import_jobs``: ``core.import_jobs``
 """
 
 from __future__ import annotations
@@ -295,6 +296,26 @@ freebusy_policies = Table(
     metadata,
     Column("login", String(160), primary_key=True),
     Column("scope", String(16), nullable=False),  # nobody | school | everyone
+)
+
+# Calendar and contact imports the portal runs in a background thread: progress and
+# report, written by the process running the import, read by the progress page in any
+# process. ``skipped`` holds only the first skips (the count holds them all).
+import_jobs = Table(
+    "import_jobs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("login", String(128), nullable=False),
+    Column("total_count", Integer, nullable=False),
+    Column("done_count", Integer, nullable=False, default=0),
+    Column("imported_count", Integer, nullable=False, default=0),
+    Column("skipped_count", Integer, nullable=False, default=0),
+    Column("skipped", Text, nullable=False, default="[]"),  # JSON: [[uid, reason], ...]
+    Column("is_finished", Boolean, nullable=False, default=False),
+    Column("is_failed", Boolean, nullable=False, default=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    # Written with every progress write: a running job's is at most seconds old.
+    Column("updated_at", DateTime(timezone=True), nullable=False, index=True),
 )
 
 

@@ -3,9 +3,12 @@
 
 A notice is written to the incoming spool like any accepted message (durably), so
 the delivery pipeline files it into the person's INBOX: at once when the mail
-service runs in this process (``wake``), otherwise when it next starts and recovers
-the spool. Every notice ends with the reminder that the IT department never asks for
-a password by mail (``core.account_notices``), whatever its body.
+service runs in this process (``wake``); otherwise the mail service running in
+another process on the same data folder finds it within its scan period
+(``mail.service.SCAN_PERIOD_SECONDS``), or, if none runs, delivers it when it next
+starts and recovers the spool. Every notice ends with the reminder that the IT
+department never asks for a password by mail (``core.account_notices``), whatever
+its body.
 
 A command-line process (``groupware users reset``) has no delivery worker:
 :func:`deliver_here` files its notices into the INBOX itself, with the delivery key

@@ -10,6 +10,13 @@ executor) never queue behind a delivery. A worker takes every message waiting, u
 fsyncs, one spool folder fsync for their removal); a batch that fails is delivered
 again one message at a time, so that one bad message holds back no other.
 
+Other processes on the same data folder write to the spool too (the portal's notices,
+from ``serve --only http``): every :data:`SCAN_PERIOD_SECONDS` the service lists the
+spool's complete files and queues those it has not queued itself. It remembers the
+messages it has queued until their batch ends, so a scan during a flood adds nothing
+twice; a message whose delivery failed is tried again by the scan after
+:data:`RETRY_FAILED_SECONDS` (or at the next start).
+
 Remote recipients, and bounces for remote senders, are handed to the outbound
 queue (``mail.outbound``) before the incoming spool file is removed; the queue
 sends them from its own task on this loop, and only once the recovered incoming
@@ -23,7 +30,8 @@ import asyncio
 import contextlib
 import logging
 import ssl
-from collections.abc import Callable, Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence, Set
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack
 from typing import Final
@@ -49,6 +57,12 @@ MAX_BATCH_COUNT: Final = 32
 #: this total: beyond, delivery reads it back from its spool file.
 MAX_HELD_BYTES: Final = 256 * 1024
 MAX_HELD_TOTAL_BYTES: Final = 64 * 1024 * 1024
+#: How often the spool is listed for messages other processes wrote: the longest a
+#: portal notice from another process waits; one directory listing each time.
+SCAN_PERIOD_SECONDS: Final = 2.0
+#: How long a message whose delivery failed waits before the scan tries it again:
+#: a transient fault heals without a restart, a bad message is not retried in a loop.
+RETRY_FAILED_SECONDS: Final = 300.0
 
 
 class MailService:
@@ -78,6 +92,10 @@ class MailService:
         )
         self.addresses: dict[str, tuple[str, int]] = {}
         self._queue: asyncio.Queue[str] = asyncio.Queue()
+        # Queued or being delivered by this process: each is in the queue once at most.
+        self._tracked: set[str] = set()
+        self._failed_at: dict[str, float] = {}  # delivery failed (monotonic time)
+        self._settled_while_listing: set[str] | None = None  # see _adopt_forever
         self._recovering: set[str] = set()
         self._held: dict[str, SpooledMessage] = {}  # queued, with their bytes (see spooled)
         self._held_bytes = 0
@@ -91,11 +109,17 @@ class MailService:
         A small one is kept in memory until its batch starts, so that delivery does
         not read back the file just written (it is on disk all the same).
         """
+        if message.queue_id in self._tracked:
+            return  # the scan found its file first
         size = len(message.data)
         if size <= MAX_HELD_BYTES and self._held_bytes + size <= MAX_HELD_TOTAL_BYTES:
             self._held[message.queue_id] = message
             self._held_bytes += size
-        self._queue.put_nowait(message.queue_id)
+        self._enqueue(message.queue_id)
+
+    def _enqueue(self, queue_id: str) -> None:
+        self._tracked.add(queue_id)
+        self._queue.put_nowait(queue_id)
         if self._queue.qsize() >= MAX_BATCH_COUNT - 1:
             self._batch_may_start.set()  # a full batch waits (see _next_batch)
 
@@ -128,9 +152,11 @@ class MailService:
         # incoming messages they came from then hand over again.
         await self.outbound.start(stack)
         recovered = await asyncio.to_thread(lambda: list(self.spool.pending()))
+        # A message accepted meanwhile (the listeners are up) may be queued already.
+        recovered = [queue_id for queue_id in recovered if queue_id not in self._tracked]
         self._recovering = set(recovered)
         for queue_id in recovered:
-            self._queue.put_nowait(queue_id)
+            self._enqueue(queue_id)
         if not self._recovering:
             self.outbound.recovered.set()
         # Several workers: one's file waits (fsync) overlap another's work.
@@ -142,6 +168,9 @@ class MailService:
                 self._deliver_forever(executor), name=f"mail-delivery-{number}"
             )
             stack.push_async_callback(_cancel, worker)
+        # Only now: recovery has queued what was there at start (see outbound.recovered).
+        scan = asyncio.create_task(self._adopt_forever(), name="mail-spool-scan")
+        stack.push_async_callback(_cancel, scan)
 
     async def _listen(
         self,
@@ -171,14 +200,16 @@ class MailService:
             queue_ids = await self._next_batch()
             held = self._take_held(queue_ids)
             self._batches_running += 1
+            failed: Sequence[str] = queue_ids
             try:
-                await loop.run_in_executor(executor, self._deliver_batch, queue_ids, held)
+                failed = await loop.run_in_executor(executor, self._deliver_batch, queue_ids, held)
             except Exception:  # noqa: BLE001 - boundary: one batch must not stop delivery
                 log.exception("delivery.failed queue_ids=%s", ",".join(queue_ids))
-                # They stay in the spool and are retried at the next start.
+                # They stay in the spool: the scan tries them again later (see _settle).
             finally:
                 self._batches_running -= 1
                 self._batch_may_start.set()
+                self._settle(queue_ids, failed)
             if self._recovering.intersection(queue_ids):
                 self._recovering.difference_update(queue_ids)
                 if not self._recovering:
@@ -199,10 +230,63 @@ class MailService:
             self._batch_may_start.clear()
             await self._batch_may_start.wait()
         while len(queue_ids) < MAX_BATCH_COUNT and not self._queue.empty():
-            queue_id = self._queue.get_nowait()
-            if queue_id not in queue_ids:  # recovery may queue one twice
-                queue_ids.append(queue_id)
+            queue_ids.append(self._queue.get_nowait())  # each once (see _tracked)
         return queue_ids
+
+    def _settle(self, queue_ids: Sequence[str], failed: Sequence[str]) -> None:
+        """A batch has ended: its messages may be queued again, the failed ones later.
+
+        Those left in the spool are found by the scan again, the failed ones only after
+        :data:`RETRY_FAILED_SECONDS`.
+        """
+        self._tracked.difference_update(queue_ids)
+        if self._settled_while_listing is not None:
+            self._settled_while_listing.update(queue_ids)
+        now = time.monotonic()
+        for queue_id in failed:
+            self._failed_at[queue_id] = now
+
+    async def _adopt_forever(self) -> None:
+        """Every few seconds, queue the spool files that no one queued here."""
+        while True:
+            await asyncio.sleep(SCAN_PERIOD_SECONDS)
+            # A batch that ends while the folder is listed may have removed its files
+            # after the listing saw them: those are not queued again.
+            settled = self._settled_while_listing = set()
+            try:
+                listed = await asyncio.to_thread(self.spool.waiting)
+            except OSError:
+                log.exception("spool.scan_failed folder=%s", self.spool.incoming)
+                continue
+            finally:
+                self._settled_while_listing = None
+            self._adopt(listed, settled)
+
+    def _adopt(self, listed: Sequence[str], settled: Set[str]) -> None:
+        """Queue the listed messages not queued nor in flight here (loop thread).
+
+        Args:
+            listed: the spool's complete files, oldest first.
+            settled: the messages whose batch ended while the folder was listed.
+        """
+        now = time.monotonic()
+        adopted = []
+        for queue_id in listed:
+            if queue_id in self._tracked or queue_id in settled:
+                continue
+            failed_at = self._failed_at.get(queue_id)
+            if failed_at is not None:
+                if now - failed_at < RETRY_FAILED_SECONDS:
+                    continue
+                del self._failed_at[queue_id]
+            self._enqueue(queue_id)
+            adopted.append(queue_id)
+        if self._failed_at:
+            present = set(listed)  # forget the failures whose file is gone
+            for queue_id in [key for key in self._failed_at if key not in present]:
+                del self._failed_at[queue_id]
+        if adopted:
+            log.info("spool.adopted queue_ids=%s", ",".join(adopted))
 
     def _take_held(self, queue_ids: Sequence[str]) -> dict[str, SpooledMessage]:
         """The messages of a batch kept in memory (see :meth:`spooled`), no longer kept."""
@@ -214,16 +298,21 @@ class MailService:
                 self._held_bytes -= len(message.data)
         return held
 
-    def _deliver_batch(self, queue_ids: Sequence[str], held: Mapping[str, SpooledMessage]) -> None:
+    def _deliver_batch(
+        self, queue_ids: Sequence[str], held: Mapping[str, SpooledMessage]
+    ) -> list[str]:
         """Deliver spooled messages together; one at a time if that fails (blocking).
 
         Args:
             queue_ids: the messages, in spool order.
             held: those of them kept in memory (the others are read from the spool).
+
+        Returns:
+            The messages not delivered (still in the spool).
         """
-        messages = self._load(queue_ids, held)
+        messages, failed = self._load(queue_ids, held)
         if not messages:
-            return
+            return failed
         try:
             jobs = self.delivery.deliver_batch(messages)
         except Exception:  # noqa: BLE001 - boundary: the others must not wait for a bad one
@@ -235,22 +324,31 @@ class MailService:
                     self._hand_over([self.delivery.deliver(message)])
                 except Exception:  # noqa: BLE001 - boundary: one message must not stop delivery
                     log.exception("delivery.failed queue_id=%s", message.queue_id)
-            return
+                    failed.append(message.queue_id)
+            return failed
         self._hand_over(jobs)
+        return failed
 
     def _load(
         self, queue_ids: Sequence[str], held: Mapping[str, SpooledMessage]
-    ) -> list[SpooledMessage]:
-        messages = []
+    ) -> tuple[list[SpooledMessage], list[str]]:
+        """The messages still in the spool, and those whose file cannot be read."""
+        messages, unreadable = [], []
         for queue_id in queue_ids:
             if queue_id in held:
-                messages.append(held[queue_id])
+                # Gone if the scan delivered its file before it was handed here.
+                if self.spool.contains(queue_id):
+                    messages.append(held[queue_id])
                 continue
             try:
                 messages.append(self.spool.load(queue_id))
             except FileNotFoundError:
-                continue  # delivered already (recovery queued it twice)
-        return messages
+                continue  # delivered already (a scan's listing was a little old)
+            except (OSError, ValueError, TypeError, KeyError):
+                # Left in the spool; the others of the batch must not wait for it.
+                log.exception("spool.unreadable queue_id=%s", queue_id)
+                unreadable.append(queue_id)
+        return messages, unreadable
 
     def _hand_over(self, jobs: Sequence[DeliveryJob]) -> None:
         """Remote recipients and bounces to the outbound queue, then out of the spool."""

@@ -6,7 +6,9 @@ envelope) then the message bytes. Written to a temporary name, fsynced, renamed,
 and the folder fsynced (Mailman's switchboard pattern). A file is removed only
 after every recipient has been delivered; at start every remaining file is
 delivered again, and delivery is idempotent per (spool id, recipient), so each
-accepted message lands exactly once.
+accepted message lands exactly once. Other processes on the same data folder (the
+portal's notices) write here too: the running mail service lists the complete files
+(:meth:`Spool.waiting`) and delivers those it has not queued already.
 
 :func:`write_durably` and :func:`remove_durably` are the one implementation of that
 discipline; the outbound queue (``mail.outbound``) writes its files through them too.
@@ -211,13 +213,32 @@ class Spool:
         return SpooledMessage(queue_id, Envelope(**fields), data)
 
     def pending(self) -> Iterator[str]:
-        """Queue ids waiting for delivery, oldest first; stale temporary files removed."""
+        """Queue ids waiting for delivery, oldest first; stale temporary files removed.
+
+        For start-up only: then a temporary file is a write that never finished. While
+        the service runs it may be a write in progress; :meth:`waiting` lists then.
+        """
         for path in sorted(self.incoming.iterdir()):
             if path.name.endswith(TEMPORARY_SUFFIX):
                 # A write that never reached its rename: never acknowledged.
                 path.unlink(missing_ok=True)
             elif path.suffix == SUFFIX:
                 yield path.stem
+
+    def waiting(self) -> list[str]:
+        """Queue ids of the complete files, oldest first; nothing removed. Blocking.
+
+        Safe while other writers work: a temporary file (a write in progress, here or
+        in another process) is neither listed nor touched. A listed file may be gone
+        by the time it is loaded (delivered meanwhile).
+        """
+        names = (name for name in os.listdir(self.incoming) if name.endswith(SUFFIX))
+        # Queue ids begin with the time in fixed-width hex: name order is age order.
+        return sorted(name.removesuffix(SUFFIX) for name in names)
+
+    def contains(self, queue_id: str) -> bool:
+        """Whether a message is still in the spool (not yet delivered). Blocking."""
+        return (self.incoming / f"{queue_id}{SUFFIX}").exists()
 
     def done(self, *queue_ids: str) -> None:
         """Remove delivered messages, durably (one folder fsync for them all). Blocking.

@@ -6,6 +6,8 @@ the whole collection through the DAV front (Radicale answers it with one ``.ics`
 ``.vcf``), so it is exactly what the person may read. Import splits the file
 (``web.import_data``) and writes it in a background job whose progress the page
 polls (``/agenda/imports/<id>.json``); the report says what was skipped and why.
+The job lives in the database, so any portal process answers the poll; one whose
+process stopped reads as interrupted.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
+from groupware.core.import_jobs import ImportJobStore
 from groupware.core.sharing import CollectionRef
 from groupware.web import import_data
 from groupware.web.agenda import bp, client
@@ -40,6 +43,11 @@ def skip_reasons() -> dict[str, object]:
         "too_large": _l("too large"),
         "refused": _l("refused by the server"),
     }
+
+
+def _jobs() -> import_data.ImportJobs:
+    """The import jobs (a handle on their table: nothing of them is kept in memory)."""
+    return import_data.ImportJobs(ImportJobStore(services().core.engine))
 
 
 def _collection(dav: DavClient, segment: str) -> Collection:
@@ -102,7 +110,7 @@ def start_import() -> Response:
     except (ValueError, UnicodeDecodeError):
         flash(_("This file cannot be read: is it an .ics or .vcf file?"), "error")
         return redirect(url_for("agenda.settings"))
-    job = services().imports.start(dav, collection.path, parts, content_type)
+    job = _jobs().start(dav, collection.path, parts, content_type)
     return redirect(url_for("agenda.import_progress", job_id=job.id, segment=collection.segment))
 
 
@@ -110,7 +118,7 @@ def start_import() -> Response:
 @login_required
 def import_progress(job_id: str) -> str:
     """The progress bar, then the report."""
-    job = services().imports.get(job_id, current_user.person.login)
+    job = _jobs().get(job_id, current_user.person.login)
     if job is None:
         abort(404)
     return render_template(
@@ -125,7 +133,7 @@ def import_progress(job_id: str) -> str:
 @login_required
 def import_status(job_id: str) -> Response:
     """How far the import is (polled by agenda.js)."""
-    job = services().imports.get(job_id, current_user.person.login)
+    job = _jobs().get(job_id, current_user.person.login)
     if job is None:
         abort(404)
     return jsonify(
@@ -134,7 +142,9 @@ def import_status(job_id: str) -> Response:
             "done": job.done,
             "imported": job.imported,
             "skipped": job.skipped_count,
-            "finished": job.is_finished,
+            # An interrupted job goes no further: the page reloads to say so.
+            "finished": job.is_finished or job.is_interrupted,
+            "interrupted": job.is_interrupted,
         }
     )
 

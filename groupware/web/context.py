@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from flask import current_app
@@ -13,7 +13,6 @@ from flask_login import UserMixin
 from groupware.core.directory import Person
 from groupware.core.services import Core
 from groupware.core.sharing import CollectionRef
-from groupware.web.import_data import ImportJobs
 from groupware.web.mail_access import MailAccess
 
 
@@ -77,7 +76,6 @@ class PortalServices:
     dav_requests: DavRequests
     notify: Notify
     mail_usage: MailUsage
-    imports: ImportJobs = field(default_factory=ImportJobs)
     #: The webmail's IMAP access; ``None`` when the app was built without one.
     mail: MailAccess | None = None
 

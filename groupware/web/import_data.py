@@ -6,7 +6,8 @@ one UID, its master and its overrides together), each part with the VTIMEZONEs i
 uses; a vCard file card by card. Each part is PUT through the DAV front as the
 person with ``If-None-Match: *``, so an import never overwrites an existing item (it
 is reported as skipped, with the reason). Large files run in a thread; the page
-polls the job's progress and shows its report.
+polls the job's progress and shows its report. The job's state is a database row
+(``core.import_jobs``), so a poll answered by another process finds it.
 """
 
 from __future__ import annotations
@@ -17,22 +18,23 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Final
 
 import icalendar
 import vobject
 
+from groupware.core.import_jobs import ImportJob, ImportJobStore, Progress
 from groupware.web.dav_client import ChangedElsewhereError, DavClient, DavClientError
 
 log = logging.getLogger(__name__)
 
 CALENDAR_TYPE: Final = "text/calendar; charset=utf-8"
 VCARD_TYPE: Final = "text/vcard; charset=utf-8"
-MAX_REPORTED_SKIPS: Final = 200
-JOB_KEEP_SECONDS: Final = 3600
+#: How often at most a running import writes its progress (it always writes its end).
+PROGRESS_WRITE_SECONDS: Final = 0.5
 ZONE_MARGIN: Final = timedelta(days=366)
 _SAFE_NAME: Final = re.compile(r"[^A-Za-z0-9._-]")
 _COMPONENTS: Final = ("VEVENT", "VTODO", "VJOURNAL")
@@ -45,23 +47,6 @@ class Part:
     uid: str
     name: str
     text: str
-
-
-@dataclass(slots=True)
-class ImportJob:
-    """The progress and report of one import (read by the progress endpoint)."""
-
-    id: str
-    login: str
-    total: int
-    done: int = 0
-    imported: int = 0
-    skipped: list[tuple[str, str]] = field(default_factory=list)  # (uid, reason)
-    skipped_count: int = 0
-    is_finished: bool = False
-    failed: bool = False
-    started: float = field(default_factory=time.monotonic)
-    seconds: float = 0.0
 
 
 def resource_name(uid: str, suffix: str) -> str:
@@ -167,36 +152,6 @@ def split_cards(data: bytes) -> list[Part]:
     return parts
 
 
-def run(
-    job: ImportJob, dav: DavClient, collection_path: str, parts: list[Part], content_type: str
-) -> None:
-    """Write every part, recording progress in ``job`` (the body of the import thread)."""
-    try:
-        for part in parts:
-            reason = _put(dav, collection_path + part.name, part.text, content_type)
-            if reason is None:
-                job.imported += 1
-            else:
-                job.skipped_count += 1
-                if len(job.skipped) < MAX_REPORTED_SKIPS:
-                    job.skipped.append((part.uid, reason))
-            job.done += 1
-    except Exception:  # noqa: BLE001 - boundary: the job thread reports, never dies silently
-        log.exception("web.import.failed user=%s job=%s", job.login, job.id)
-        job.failed = True
-    finally:
-        job.seconds = time.monotonic() - job.started
-        job.is_finished = True
-        log.info(
-            "web.import.finished user=%s job=%s imported=%s skipped=%s seconds=%.1f",
-            job.login,
-            job.id,
-            job.imported,
-            job.skipped_count,
-            job.seconds,
-        )
-
-
 def _put(dav: DavClient, path: str, text: str, content_type: str) -> str | None:
     """``None`` when written, else the reason it was not (a key the page translates)."""
     try:
@@ -209,23 +164,24 @@ def _put(dav: DavClient, path: str, text: str, content_type: str) -> str | None:
 
 
 class ImportJobs:
-    """The imports in progress and recently finished, per person (thread-safe)."""
+    """Starts imports in a thread of this process; their state is the database's.
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._jobs: dict[str, ImportJob] = {}
-        self._lock = threading.Lock()
+    The thread writes its progress to the job's row (``core.import_jobs``) at most
+    every :data:`PROGRESS_WRITE_SECONDS`, and at the end: a 10,000-card import makes
+    a few dozen small commits, not one per card. Any process answers the page.
+    """
+
+    def __init__(self, store: ImportJobStore, clock: Callable[[], float] = time.monotonic) -> None:
+        self._store = store
         self._clock = clock
 
     def start(
         self, dav: DavClient, collection_path: str, parts: list[Part], content_type: str
     ) -> ImportJob:
         """Begin writing ``parts`` in a background thread; returns the job to poll."""
-        job = ImportJob(secrets.token_urlsafe(12), dav.person.login, len(parts))
-        with self._lock:
-            self._forget_old()
-            self._jobs[job.id] = job
+        job = self._store.create(dav.person.login, len(parts))
         thread = threading.Thread(
-            target=run,
+            target=self._run,
             args=(job, dav, collection_path, parts, content_type),
             name=f"import-{job.id}",
             daemon=True,
@@ -235,18 +191,44 @@ class ImportJobs:
 
     def get(self, job_id: str, login: str) -> ImportJob | None:
         """The job, if it is this person's."""
-        with self._lock:
-            job = self._jobs.get(job_id)
-        return job if job is not None and job.login == login else None
+        return self._store.get(job_id, login)
 
-    def _forget_old(self) -> None:
-        now = self._clock()
-        for key in [
-            k for k, j in self._jobs.items() if j.is_finished and now - j.started > JOB_KEEP_SECONDS
-        ]:
-            del self._jobs[key]
+    def _run(
+        self,
+        job: ImportJob,
+        dav: DavClient,
+        collection_path: str,
+        parts: list[Part],
+        content_type: str,
+    ) -> None:
+        """Write every part, saving progress now and then (the body of the thread)."""
+        progress = Progress()
+        started = last_write = self._clock()
+        failed = False
+        try:
+            for part in parts:
+                progress.record(
+                    part.uid, _put(dav, collection_path + part.name, part.text, content_type)
+                )
+                if self._clock() - last_write >= PROGRESS_WRITE_SECONDS:
+                    self._store.save(job.id, progress)
+                    last_write = self._clock()
+        except Exception:  # noqa: BLE001 - boundary: the job thread reports, never dies silently
+            log.exception("web.import.failed user=%s job=%s", job.login, job.id)
+            failed = True
+        self._finish(job, progress, failed=failed, seconds=self._clock() - started)
 
-    def __iter__(self) -> Iterator[ImportJob]:
-        """Every job (for tests and diagnostics)."""
-        with self._lock:
-            return iter(list(self._jobs.values()))
+    def _finish(self, job: ImportJob, progress: Progress, *, failed: bool, seconds: float) -> None:
+        try:
+            self._store.save(job.id, progress, is_finished=True, failed=failed)
+        except Exception:  # noqa: BLE001 - boundary: unsaved, the job reads as interrupted
+            log.exception("web.import.unsaved user=%s job=%s", job.login, job.id)
+            return
+        log.info(
+            "web.import.finished user=%s job=%s imported=%s skipped=%s seconds=%.1f",
+            job.login,
+            job.id,
+            progress.imported,
+            progress.skipped_count,
+            seconds,
+        )
