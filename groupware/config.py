@@ -141,8 +141,9 @@ class HttpConfig:
     threads_count: int = _doc("Worker threads serving HTTP requests.", default=16)
     processes_count: int = _doc(
         "Processes serving HTTP on the same addresses (SO_REUSEPORT), each with "
-        "threads_count threads; the first also runs SMTP and IMAP. 0: one per CPU core "
-        "(at most 8). One process uses one core at a time whatever the threads.",
+        "threads_count threads; above 1, SMTP and IMAP run in the first process and "
+        "HTTP in that many others. 0: one per CPU core (at most 8). One Python process "
+        "uses one core at a time, whatever its threads.",
         default=0,
     )
     max_request_bytes: int = _doc("Largest request body accepted.", default=50 * 1024 * 1024)
@@ -153,6 +154,10 @@ class HttpConfig:
         "Reverse proxies in front of the portal whose X-Forwarded-* headers are trusted.",
         default=0,
     )
+
+    def __post_init__(self) -> None:
+        if self.threads_count < 1 or self.processes_count < 0:
+            raise ValueError("threads_count must be positive and processes_count not negative")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

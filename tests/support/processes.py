@@ -22,6 +22,7 @@ FAST_HASHING = {
     "GROUPWARE_AUTH__ARGON2_MEMORY_KIB": "64",
     "GROUPWARE_AUTH__ARGON2_PARALLELISM": "1",
 }
+ONE_PROCESS = {"GROUPWARE_HTTP__PROCESSES_COUNT": "1"}
 
 
 @contextmanager
@@ -35,7 +36,9 @@ def serve_in_subprocess(
         service: the service to run (``http``, ``smtp`` …), whose port is yielded.
         listen: the listener variables, e.g. ``{"GROUPWARE_SMTP_LISTEN": "127.0.0.1:0"}``.
     """
-    env = dict(os.environ) | dict(listen) | FAST_HASHING
+    # One process: the kill -9 must hit the process that writes (HTTP workers would
+    # be ended by SIGTERM instead, see groupware.http_workers).
+    env = dict(os.environ) | dict(listen) | FAST_HASHING | ONE_PROCESS
     process = subprocess.Popen(  # noqa: S603 - our own command line
         [sys.executable, "-m", "groupware", "--data", str(config.data_dir), "serve"]
         + ["--only", service],
