@@ -40,6 +40,7 @@ from groupware.core.auth import portal_credential
 from groupware.errors import ConfigError, GroupwareError
 from groupware.web.mail_folders import SortedUidsCache
 from groupware.web.mail_page_cache import PAGE_CACHE_ENTRIES_COUNT, PageCache
+from groupware.web.mail_search import SearchCache
 from groupware.web.mail_tree_memo import TreeMemo
 from groupware.web.recent import RecentAnswers
 
@@ -375,6 +376,8 @@ class MailAccess:
         self.rows: RecentAnswers[tuple[Any, ...], tuple[Any, Markup]] = RecentAnswers(
             PAGE_CACHE_ENTRIES_COUNT
         )
+        #: Recent search pages of one folder (``web.mail_search``), shared likewise.
+        self.searches = SearchCache()
         #: Each session's folder tree, reused a while (``web.mail_tree_memo``).
         self.trees = TreeMemo()
         self.pool = MailPool(

@@ -44,6 +44,7 @@ from groupware.web.mail_folders import (
     Summary,
     summary_of,
 )
+from groupware.web.recent import RecentAnswers
 
 #: Longest text a search field accepts (a search string, not a document).
 MAX_TEXT_CHARS: Final = 200
@@ -53,6 +54,8 @@ MAX_KEYWORD_CHARS: Final = 64
 MAX_PER_FOLDER_COUNT: Final = 200
 #: Folders an all-folders search skips unless asked.
 SKIPPED_SPECIALS: Final = frozenset({"trash", "junk"})
+#: Search pages remembered by the process (a page of 50 matches is some 50 KB).
+SEARCH_CACHE_ENTRIES_COUNT: Final = 256
 HAS_ATTACHMENT_KEYWORD: Final = "$HasAttachment"
 #: Content-Type values (substrings) of messages that carry attachments.
 ATTACHMENT_CONTENT_TYPES: Final = ("multipart/mixed", "application/")
@@ -237,6 +240,46 @@ def search_folder(
     found = _found(client, folder, uids[window])
     listing = MessagePage([f.summary for f in found], len(uids), page, pages, sort, is_reverse)
     return SearchPage(found, listing, [])
+
+
+class SearchCache(RecentAnswers[tuple[object, ...], SearchPage]):
+    """Recent pages of searches of one folder, shared by the process's web sessions.
+
+    Keyed by login, folder, query, order and page, and by the folder's CONDSTORE
+    state (UIDVALIDITY, UIDNEXT, MESSAGES, HIGHESTMODSEQ) as the page's STATUS just
+    gave it: any arrival, expunge or flag change moves it on, so a page is the one
+    the server would give now. The same search again (paging back, the result list
+    after reading a message, another tab) then costs no SORT.
+    """
+
+    def __init__(self, max_entries_count: int = SEARCH_CACHE_ENTRIES_COUNT) -> None:
+        super().__init__(max_entries_count)
+
+
+def searched_page(
+    client: IMAPClient,
+    folder: Folder,
+    query: SearchQuery,
+    *,
+    login: str,
+    sort: str,
+    is_reverse: bool,
+    page: int,
+    per_page: int,
+    cache: SearchCache,
+) -> SearchPage:
+    """:func:`search_folder`, remembered while ``folder.state`` (fresh) is unchanged."""
+    key = (login, folder.name, query, sort, is_reverse, page, per_page, folder.state)
+    if folder.state is not None:
+        found = cache.get(key)
+        if found is not None:
+            return found
+    searched = search_folder(
+        client, folder.name, query, sort=sort, is_reverse=is_reverse, page=page, per_page=per_page
+    )
+    if folder.state is not None:
+        cache.put(key, searched)
+    return searched
 
 
 def searched_folders(tree: Sequence[Folder], *, with_trash_and_junk: bool) -> list[Folder]:

@@ -20,7 +20,7 @@ from flask import abort, render_template, request
 from flask_babel import format_date, format_datetime, get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import login_required
+from flask_login import current_user, login_required
 from imapclient import IMAPClient  # type: ignore[import-untyped]
 
 from groupware.web.context import services
@@ -38,11 +38,12 @@ from groupware.web.mail_search import (
     SearchPage,
     SearchQuery,
     search_all,
-    search_folder,
     searched_folders,
+    searched_page,
 )
 from groupware.web.webmail import (
     INBOX,
+    access,
     bp,
     folder_label,
     imap,
@@ -163,6 +164,7 @@ def search() -> tuple[str, int]:
     per_page = services().core.config.webmail.messages_per_page_count
     folder_name = kept.get("folder", "")
     is_run = not errors and not query.is_empty
+    login = current_user.person.login
 
     def run(client: IMAPClient) -> tuple[list[Folder], Folder | None, SearchPage | None]:
         tree = session_tree(client, folder_name or INBOX)
@@ -170,14 +172,16 @@ def search() -> tuple[str, int]:
         if not is_run:
             return tree, current, None
         if current is not None:
-            found = search_folder(
+            found = searched_page(
                 client,
-                current.name,
+                current,
                 query,
+                login=login,
                 sort=sort,
                 is_reverse=is_reverse,
                 page=page,
                 per_page=per_page,
+                cache=access().searches,
             )
         else:
             folders = searched_folders(tree, with_trash_and_junk=bool(kept.get("all_specials")))
