@@ -12,8 +12,9 @@ table compares our 10,000-item figures with our 1,000-item ones (goal ≤ 1.5×)
 answers are compared (hrefs returned) so that a fast wrong answer shows.
 
 Radicale 3.9 runs from this virtualenv (``python -m radicale``), file storage, no
-authentication, ``owner_only`` rights; ours is ``groupware serve --only http`` with its
-default settings (argon2 at full cost; its auth cache makes repeated logins cheap).
+authentication, ``owner_only`` rights; ours is ``groupware serve --only http`` in one
+process, otherwise with its default settings (argon2 at full cost; its auth cache makes
+repeated logins cheap).
 Both in their own processes on 127.0.0.1; memory is each process's RSS and peak.
 
     python bench/dav_collection.py [--sizes 100,1000,10000] [--runs 5] [--peer-runs 3]
@@ -177,8 +178,13 @@ def radicale_server(folder: Path) -> Iterator[Server]:
 
 @contextmanager
 def our_server(data_dir: Path) -> Iterator[Server]:
+    # One process, as Radicale runs: the figures are one request at a time, and the
+    # memory is that process's (``serve`` would otherwise start one HTTP worker per core).
     env = dict(
-        os.environ, GROUPWARE_HTTP_LISTEN="127.0.0.1:0", GROUPWARE_HTTPS_LISTEN="127.0.0.1:0"
+        os.environ,
+        GROUPWARE_HTTP_LISTEN="127.0.0.1:0",
+        GROUPWARE_HTTPS_LISTEN="127.0.0.1:0",
+        GROUPWARE_HTTP__PROCESSES_COUNT="1",
     )
     command = [
         sys.executable,
