@@ -175,9 +175,15 @@ class HttpWorkers:
             ConfigError: a worker ended or did not listen within the time allowed.
         """
         stack.push_async_callback(self._stop)
+        # The first alone, then the others: the first start of a new data folder makes
+        # what every worker would otherwise make at the same moment (the DAV tables).
+        await self._start_workers(stack, range(1))
+        await self._start_workers(stack, range(1, self._count))
+
+    async def _start_workers(self, stack: AsyncExitStack, numbers: range) -> None:
         loop = asyncio.get_running_loop()
         ready: list[asyncio.Future[None]] = []
-        for number in range(self._count):
+        for number in numbers:
             started: asyncio.Future[None] = loop.create_future()
             ready.append(started)
             task = asyncio.create_task(self._keep(number, started), name=f"http-worker-{number}")

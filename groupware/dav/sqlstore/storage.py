@@ -29,6 +29,7 @@ from radicale import item as radicale_item
 from radicale import pathutils, storage, types
 from sqlalchemy import Connection, Engine, bindparam, select, text
 
+from groupware.core.db import write_transaction
 from groupware.dav.sqlstore import writes
 from groupware.dav.sqlstore.collection import SqlCollection
 from groupware.dav.sqlstore.schema import dav_collections, metadata
@@ -105,7 +106,10 @@ class SqlStorage(storage.BaseStorage):
         self._locks = CollectionLocks()
         self._lock_folder = _file_lock_folder(engine)
         self.max_occurrences = int(configuration.get("server", "max_vevent_rrule_occurrence"))
-        with engine.begin() as conn:
+        # Under the write lock from the start: HTTP workers (groupware.http_workers)
+        # open the store of a new data folder at the same moment, and each would
+        # otherwise find no root and insert one.
+        with write_transaction(engine) as conn:
             writes.ensure_collection(conn, "", time.time())
 
     # --- discovery -------------------------------------------------------------------
