@@ -19,6 +19,7 @@ own rename has succeeded.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -62,6 +63,8 @@ class SpooledMessage:
 
 
 TEMPORARY_SUFFIX: Final = ".tmp"
+#: A temporary file this old at start-up is a write that never finished.
+STALE_TEMPORARY_SECONDS: Final = 60
 _ENVELOPE_FIELDS: Final = tuple(item.name for item in fields(Envelope))
 
 
@@ -215,13 +218,18 @@ class Spool:
     def pending(self) -> Iterator[str]:
         """Queue ids waiting for delivery, oldest first; stale temporary files removed.
 
-        For start-up only: then a temporary file is a write that never finished. While
-        the service runs it may be a write in progress; :meth:`waiting` lists then.
+        For start-up only: then a temporary file older than
+        ``STALE_TEMPORARY_SECONDS`` is a write that never finished (never
+        acknowledged). A younger one may be another process's write in progress (the
+        portal of ``serve --only http`` spooling a notice): it is left alone. While
+        the service runs, :meth:`waiting` lists.
         """
+        stale_before = time.time() - STALE_TEMPORARY_SECONDS
         for path in sorted(self.incoming.iterdir()):
             if path.name.endswith(TEMPORARY_SUFFIX):
-                # A write that never reached its rename: never acknowledged.
-                path.unlink(missing_ok=True)
+                with contextlib.suppress(FileNotFoundError):
+                    if path.stat().st_mtime < stale_before:
+                        path.unlink(missing_ok=True)
             elif path.suffix == SUFFIX:
                 yield path.stem
 

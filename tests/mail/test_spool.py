@@ -91,3 +91,19 @@ def test_concurrent_accepts_are_all_on_disk_and_loadable(tmp_path: Path) -> None
     }
     spool.done(*queue_ids[:10])
     assert sorted(spool.pending()) == sorted(queue_ids[10:])
+
+
+def test_start_up_removes_only_stale_temporary_files(tmp_path: Path) -> None:
+    # An old one never finished; a young one may be another process writing a notice.
+    spool = Spool(tmp_path)
+    envelope = Envelope("a@example.org", ("b@example.org",), "127.0.0.1", "client", time.time())
+    done = spool.accept(envelope, b"Subject: x\r\n\r\ny\r\n")
+    stale = spool.incoming / ".old.msg.tmp"
+    young = spool.incoming / ".young.msg.tmp"
+    stale.write_bytes(b"half")
+    young.write_bytes(b"half")
+    an_hour_ago = time.time() - 3600
+    os.utime(stale, (an_hour_ago, an_hour_ago))
+    assert list(spool.pending()) == [done]
+    assert not stale.exists()
+    assert young.exists()
