@@ -34,7 +34,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
@@ -44,7 +44,7 @@ from sqlalchemy.exc import IntegrityError
 from groupware.config import AuthConfig, Config
 from groupware.core.app_passwords import AppPasswords
 from groupware.core.audit import Audit, Clock, utc_now
-from groupware.core.db import login_failures
+from groupware.core.db import login_failures, stored_utc
 from groupware.core.directory import Directory, Person
 from groupware.core.second_factor import SecondFactor
 from groupware.errors import ConfigError
@@ -426,8 +426,8 @@ class Authenticator:
 
     def _counted(self, row: Row[Any], now: datetime) -> int:
         """The failures of a ``login_failures`` row that still count at ``now``."""
-        last = _aware(row.last_failure_at)
-        first = _aware(row.first_failure_at)
+        last = stored_utc(row.last_failure_at)
+        first = stored_utc(row.first_failure_at)
         if row.failures_count >= self._config.max_failures_count:
             if now - last < timedelta(seconds=self._config.lockout_seconds):
                 return int(row.failures_count)
@@ -478,8 +478,3 @@ class Authenticator:
 
 def _pair(account: str, client: str) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
     return (login_failures.c.account == account, login_failures.c.client == client)
-
-
-def _aware(moment: datetime) -> datetime:
-    # SQLite returns naive datetimes even for timezone=True columns.
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -317,6 +318,14 @@ import_jobs = Table(
     # Written with every progress write: a running job's is at most seconds old.
     Column("updated_at", DateTime(timezone=True), nullable=False, index=True),
 )
+
+
+def stored_utc(moment: datetime) -> datetime:
+    """A ``DateTime(timezone=True)`` value as read back, made aware (UTC).
+
+    SQLite gives back naive datetimes (they are stored as UTC); PostgreSQL aware ones.
+    """
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

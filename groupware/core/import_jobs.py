@@ -19,14 +19,14 @@ from __future__ import annotations
 import json
 import secrets
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Final
 
 from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.engine import Row
 
 from groupware.core.audit import Clock, utc_now
-from groupware.core.db import import_jobs
+from groupware.core.db import import_jobs, stored_utc
 
 #: How many skipped items the report lists (all are counted).
 MAX_REPORTED_SKIPS: Final = 200
@@ -89,11 +89,6 @@ def _shortened(uid: str) -> str:
     if len(uid) <= MAX_REPORTED_UID_CHARS:
         return uid
     return uid[: MAX_REPORTED_UID_CHARS - 1] + "…"
-
-
-def _aware(moment: datetime) -> datetime:
-    # SQLite gives back naive datetimes (stored as UTC); PostgreSQL aware ones.
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 class ImportJobStore:
@@ -165,7 +160,7 @@ class ImportJobStore:
         return None if row is None else self._from_row(row)
 
     def _from_row(self, row: Row[tuple[object, ...]]) -> ImportJob:
-        updated_at = _aware(row.updated_at)
+        updated_at = stored_utc(row.updated_at)
         is_finished = bool(row.is_finished)
         return ImportJob(
             id=row.id,
@@ -178,6 +173,6 @@ class ImportJobStore:
             is_finished=is_finished,
             failed=bool(row.is_failed),
             is_interrupted=not is_finished and self._clock() - updated_at > self._stale,
-            started_at=_aware(row.started_at),
+            started_at=stored_utc(row.started_at),
             updated_at=updated_at,
         )

@@ -24,13 +24,13 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Final
 
 from sqlalchemy import Engine, bindparam, delete, insert, or_, select, update
 
 from groupware.core.audit import Audit, Clock, utc_now
-from groupware.core.db import persons, web_sessions
+from groupware.core.db import persons, stored_utc, web_sessions
 from groupware.core.directory import Person
 
 #: Last activity is recorded at most this often (a write per request would cost more).
@@ -104,11 +104,6 @@ def describe_device(user_agent: str) -> tuple[str, str]:
 
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def _aware(moment: datetime) -> datetime:
-    # SQLite gives back naive datetimes (stored as UTC); PostgreSQL aware ones.
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 #: Read on every signed-in page, built once.
@@ -297,8 +292,8 @@ def _from_row(row: object) -> WebSession:
         id=row.id,  # type: ignore[attr-defined]
         person_id=row.person_id,  # type: ignore[attr-defined]
         credential_version=row.credential_version,  # type: ignore[attr-defined]
-        created_at=_aware(row.created_at),  # type: ignore[attr-defined]
-        last_seen_at=_aware(row.last_seen_at),  # type: ignore[attr-defined]
+        created_at=stored_utc(row.created_at),  # type: ignore[attr-defined]
+        last_seen_at=stored_utc(row.last_seen_at),  # type: ignore[attr-defined]
         client=row.client,  # type: ignore[attr-defined]
         browser=row.browser,  # type: ignore[attr-defined]
         system=row.system,  # type: ignore[attr-defined]
