@@ -35,6 +35,7 @@ from groupware.core.import_jobs import (
 from groupware.core.services import Core
 from groupware.web.import_data import PROGRESS_WRITE_SECONDS
 from tests.support.servers import RunningServer, make_config, running_server
+from tests.support.waiting import wait_for
 from tests.web.portal_client import Imported, PortalClient, Reply, import_person
 
 PASSWORD = "Vague-Orange-Clavier-57"  # noqa: S105 - a test password
@@ -113,15 +114,15 @@ def upload(portal: PortalClient, collection: str, filename: str, data: bytes) ->
 def poll(portal: PortalClient, job_path: str) -> list[dict[str, Any]]:
     """Every status the JSON endpoint gave until the job was over."""
     seen: list[dict[str, Any]] = []
-    deadline = time.monotonic() + IMPORT_SECONDS
-    while time.monotonic() < deadline:
+
+    def finished() -> bool:
         reply = portal.get(job_path + ".json")
         assert reply.status == 200, reply.status
         seen.append(json.loads(reply.body))
-        if seen[-1]["finished"]:
-            return seen
-        time.sleep(0.1)  # a browser's polling pace (agenda.js waits 700 ms)
-    raise AssertionError(f"import not finished after {IMPORT_SECONDS} s: {seen[-1]}")
+        return bool(seen[-1]["finished"])
+
+    wait_for(finished, timeout_seconds=IMPORT_SECONDS)
+    return seen
 
 
 def job_path(reply: Reply) -> str:
