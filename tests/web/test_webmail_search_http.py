@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from email.header import decode_header, make_header
 from email.message import EmailMessage
 from email.policy import SMTP
 from urllib.parse import urlencode
@@ -91,11 +92,16 @@ def person(live: RunningServer) -> Person:
     found = new_user(live)
     for raw in INBOX_MESSAGES:
         deliver(live, found.email, raw)
-    uids = inbox_uids(live, found, len(INBOX_MESSAGES))
+    inbox_uids(live, found, len(INBOX_MESSAGES))
     with logged_in(live, found) as client:
         client.select_folder("INBOX")
-        client.add_flags(uids[:2], [SEEN])
-        client.add_flags(uids[3:], [FLAGGED, KEYWORD])
+        # By subject: separate deliveries may get their UIDs in another order.
+        by_subject = {
+            str(make_header(decode_header(data[b"ENVELOPE"].subject.decode()))): uid
+            for uid, data in client.fetch(client.search("ALL"), ["ENVELOPE"]).items()
+        }
+        client.add_flags([by_subject["Conseil de classe"], by_subject["Cantine"]], [SEEN])
+        client.add_flags([by_subject["Sortie au musée"]], [FLAGGED, KEYWORD])
         client.create_folder(ARCHIVE)
         old = message(
             "Jeanne Lefèvre <jeanne@ecole.example>",
