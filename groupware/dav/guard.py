@@ -8,7 +8,9 @@ a few bodies, so the front screens each authenticated request:
   other body (Radicale's ``max_content_length`` is only enforced by its own
   server); answered ``413`` (RFC 9110 §15.5.14);
 - chunked bodies: read here (bounded) and handed over with a ``Content-Length``,
-  since Radicale reads exactly ``CONTENT_LENGTH`` bytes and would see none;
+  since Radicale reads exactly ``CONTENT_LENGTH`` bytes and would see none; one
+  over the limit is still read up to four times the limit before the ``413``, so
+  that a client still sending reads the answer instead of a broken pipe;
 - XML bodies (RFC 4918 §8.2): a document type declaration is refused with
   ``400`` (no DAV body needs one; Radicale's defusedxml refusal became a 500);
   a PROPPATCH of ``DAV:resourcetype`` is refused with ``403`` and
@@ -30,6 +32,9 @@ from dataclasses import dataclass
 from typing import Any, Final
 from xml.parsers import expat
 
+#: How much of a refused chunked body is still read (times the limit), and in what blocks.
+DRAINED_TIMES_LIMIT: Final = 4
+DRAIN_BLOCK_BYTES: Final = 64 * 1024
 XML_METHODS: Final = frozenset({"PROPFIND", "PROPPATCH", "REPORT", "MKCOL", "MKCALENDAR"})
 _DAV: Final = "DAV:"
 _SEP: Final = " "
@@ -72,12 +77,27 @@ def screen(environ: dict[str, Any], max_resource_bytes: int) -> Refusal | None:
         return None
     body = environ["wsgi.input"].read(limit + 1 if is_chunked else int(length_text))
     if len(body) > limit:
+        _drain(environ["wsgi.input"], DRAINED_TIMES_LIMIT * limit)
         return _too_large(limit)
     environ["wsgi.input"] = io.BytesIO(body)
     environ["CONTENT_LENGTH"] = str(len(body))
     if method in XML_METHODS and body:
         return _xml_refusal(method, body)
     return None
+
+
+def _drain(stream: Any, most: int) -> None:
+    """Read and drop up to ``most`` more bytes of a refused chunked body.
+
+    A client sends the whole body before it reads the answer; were the server to
+    close with the body still coming, the client would fail on a broken pipe
+    instead of reading the ``413``. Bounded, so a client cannot keep us reading.
+    """
+    while most > 0:
+        block = stream.read(min(most, DRAIN_BLOCK_BYTES))
+        if not block:
+            return
+        most -= len(block)
 
 
 def body_limit(environ: Mapping[str, Any], max_resource_bytes: int) -> int:

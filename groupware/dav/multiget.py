@@ -86,7 +86,7 @@ class MultigetFastPath:
         collection = readable_collection(
             user,
             request,
-            collection_tag=MULTIGETS[request.root.tag],
+            collection_tags=(MULTIGETS[request.root.tag],),
             engine=self._engine,
             resolve=resolve,
             letters_of=letters_of,

@@ -79,7 +79,7 @@ class QueryFastPath:
         found = readable_collection(
             user,
             request,
-            collection_tag=collection_tag,
+            collection_tags=(collection_tag,),
             engine=self._engine,
             resolve=resolve,
             letters_of=letters_of,

@@ -23,7 +23,7 @@ the kind the report is for (Radicale answers the others with 403).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import quote
@@ -123,19 +123,22 @@ def readable_collection(
     user: str,
     request: ReportRequest,
     *,
-    collection_tag: str,
+    collection_tags: Collection[str],
     engine: Any,  # SQLAlchemy Engine
     resolve: ResolvePath,
     letters_of: LettersOf,
 ) -> tuple[int, str] | None:
-    """``(id, storage path)`` of the collection asked about, if it qualifies."""
+    """``(id, storage path)`` of the collection asked about, if it qualifies.
+
+    ``collection_tags``: the kinds of collection the report is answered on here.
+    """
     real = resolve(request.path)
     if not real or real.split("/", 1)[0] == directory_books.ROOT:
         return None
     if "r" not in rights.intersect(letters_of(user, request.path), "rw"):
         return None
     collection = leaf_collection(engine, real)
-    if collection is None or collection[1] != collection_tag:
+    if collection is None or collection[1] not in collection_tags:
         return None
     return collection[0], real
 
@@ -153,6 +156,11 @@ class ItemResponses:
         self._not_found = "".join(element(tag) for tag in request.tags if tag not in FOUND_PROPS)
         self.vevents = 0  # what Radicale counts against max_expand_occurrence
         self.chunks: list[bytes] = []
+
+    @property
+    def wants_text(self) -> bool:
+        """Whether the request asks for the items' text (``calendar-data``, ``address-data``)."""
+        return self._text_tags > 0
 
     def not_found(self, path: str) -> None:
         """A ``404`` response for ``path`` (sanitized, below the base prefix)."""

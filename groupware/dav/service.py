@@ -36,11 +36,13 @@ from groupware.dav.directory_books import DirectoryBooks
 from groupware.dav.fastpath import FastAnswer, PropfindFastPath
 from groupware.dav.freebusy import FreeBusy, is_freebusy_path
 from groupware.dav.multiget import MultigetFastPath
+from groupware.dav.put import PutFastPath, PutSettings
 from groupware.dav.query import QueryFastPath
 from groupware.dav.reports import ReportSettings
 from groupware.dav.scope import RequestScope, ScopeSource, is_mount_segment
 from groupware.dav.sqlstore.collection import SqlCollection
 from groupware.dav.sqlstore.storage import SqlStorage
+from groupware.dav.sync import SyncFastPath
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +108,8 @@ class DavService:
         report_settings = ReportSettings.of(radicale_configuration)
         self._multiget = MultigetFastPath(core.engine, report_settings)
         self._query = QueryFastPath(core.engine, report_settings, self._sql_collection)
+        self._sync = SyncFastPath(core.engine, report_settings)
+        self._put = PutFastPath(core.engine, storage, PutSettings.of(self._radicale))
         #: Whether ``dav.fastpath`` may answer (tests turn it off to get Radicale's answer).
         self.use_fast_paths = True
         # They read the SQL store's tables: Radicale's file store has none.
@@ -282,19 +286,24 @@ class DavService:
         return self.use_fast_paths and self._is_sql_store
 
     def _fast_answer(self, person: Person, environ: dict[str, Any]) -> FastAnswer | None:
-        """Our own answer to the hot requests ``dav.fastpath`` and ``dav.multiget`` handle.
+        """Our own answer to the hot requests the fast paths handle.
 
-        ``None`` when neither does: Radicale answers.
+        ``dav.fastpath`` (Depth-1 PROPFIND), ``dav.multiget``, ``dav.query``,
+        ``dav.sync`` and ``dav.put``; ``None`` when none does: Radicale answers.
         """
         method = environ.get("REQUEST_METHOD")
         if method == "REPORT":
-            for report in (self._multiget, self._query):
+            for report in (self._multiget, self._query, self._sync):
                 answer = report.answer(
                     person.login, environ, resolve=self._storage_path, letters_of=self._letters
                 )
                 if answer is not None:
                     return answer
             return None
+        if method == "PUT":
+            return self._put.answer(
+                person.login, environ, resolve=self._storage_path, letters_of=self._letters
+            )
         if method == "PROPFIND":
             return self._propfind.answer(
                 person.login,

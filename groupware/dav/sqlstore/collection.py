@@ -242,7 +242,7 @@ class SqlCollection(storage.BaseCollection):
             # Lazy: a PROPFIND of ``sync-token`` wants the token alone, and reading
             # every href would make it grow with the collection.
             return token, self._all_hrefs(state.revision)
-        revision = _token_revision(old_token, state.sync_key)
+        revision = token_revision(old_token, state.sync_key)
         if revision is None or not state.oldest_revision <= revision <= state.revision:
             raise ValueError(f"unknown or expired sync token: {old_token!r}")
         if revision == state.revision:
@@ -309,7 +309,8 @@ def _combine(sets: list[set[int]], *, is_anyof: bool) -> set[int]:
     return set.intersection(*sets)
 
 
-def _token_revision(token: str, sync_key: str) -> int | None:
+def token_revision(token: str, sync_key: str) -> int | None:
+    """The revision a sync token of this collection names (``None``: not one of its own)."""
     prefix = f"{SYNC_PREFIX}{sync_key}:"
     if not token.startswith(prefix):
         return None

@@ -38,6 +38,10 @@ TEXT_PROPS: Final = ("fn", "n", "nickname", "email", "tel", "org", "title")
 _ORDERED_COMPONENTS: Final = ("VEVENT", "VJOURNAL")
 
 
+#: ``(ranges, indexed_until, is_infinite)`` of one calendar item (``expand_ranges``).
+Expansion = tuple[tuple[tuple[int, int], ...], int, bool]
+
+
 @dataclass(frozen=True, slots=True)
 class ItemIndex:
     """The indexed form of one item, ready to be written."""
@@ -55,10 +59,14 @@ class ItemIndex:
     texts: tuple[tuple[str, str], ...]
 
 
-def index_item(item: radicale_item.Item, *, now_ts: float | None = None) -> ItemIndex:
-    """Everything the store keeps about ``item`` (parses it once if need be)."""
+def index_item(
+    item: radicale_item.Item, *, now_ts: float | None = None, expansion: Expansion | None = None
+) -> ItemIndex:
+    """Everything the store keeps about ``item`` (parses it once if need be).
+
+    ``expansion``: the item's ``expand_item``, when the caller made it already.
+    """
     text = item.serialize()
-    start_ts, end_ts = item.time_range
     component = item.component_name
     ranges: tuple[tuple[int, int], ...] = ()
     indexed_until = TIMESTAMP_MIN
@@ -66,10 +74,12 @@ def index_item(item: radicale_item.Item, *, now_ts: float | None = None) -> Item
     texts: tuple[tuple[str, str], ...] = ()
     vobject_item = item.vobject_item
     if item.name == "VCALENDAR" and component:
-        horizon = int(now_ts if now_ts is not None else time.time()) + HORIZON_SECONDS
-        ranges, indexed_until, is_infinite = expand_ranges(vobject_item, component, horizon)
+        if expansion is None:
+            expansion = expand_item(vobject_item, component, now_ts=now_ts)
+        ranges, indexed_until, is_infinite = expansion
     elif item.name == "VCARD":
         texts = card_texts(vobject_item)
+    start_ts, end_ts = item.time_range
     return ItemIndex(
         uid=item.uid,
         etag=item.etag,
@@ -83,6 +93,29 @@ def index_item(item: radicale_item.Item, *, now_ts: float | None = None) -> Item
         ranges=ranges,
         texts=texts,
     )
+
+
+def expand_item(vobject_item: Any, component: str, *, now_ts: float | None = None) -> Expansion:
+    """The ranges of a calendar item up to the horizon from ``now_ts`` (default: now)."""
+    horizon = int(now_ts if now_ts is not None else time.time()) + HORIZON_SECONDS
+    return expand_ranges(vobject_item, component, horizon)
+
+
+def enclosing_range(expansion: Expansion) -> tuple[int, int] | None:
+    """Radicale's ``find_time_range`` of the item, when ``expansion`` holds every range.
+
+    That is when nothing was left past the horizon and no rule is infinite (Radicale
+    then stops at the first infinite rule with an open end): the enclosing range is
+    the first start and the last end of the ranges, or everything when there are
+    none, as ``find_time_range`` makes it from the same visit. ``None`` otherwise
+    (and for an item Radicale could not visit), for ``find_time_range`` to compute.
+    """
+    ranges, indexed_until, is_infinite = expansion
+    if indexed_until != TIMESTAMP_MAX or is_infinite:
+        return None
+    if not ranges:
+        return TIMESTAMP_MIN, TIMESTAMP_MAX
+    return min(start for start, _end in ranges), max(end for _start, end in ranges)
 
 
 def expand_ranges(

@@ -22,6 +22,7 @@ from radicale import pathutils
 from sqlalchemy import Connection, Engine, Row, bindparam, delete, insert, or_, select, update
 
 from groupware.dav.sqlstore.indexing import LONG_RANGE_SECONDS, ItemIndex, index_item
+from groupware.dav.sqlstore.rawsql import RawCursor
 from groupware.dav.sqlstore.schema import (
     ITEM_COLUMNS,
     dav_collections,
@@ -43,9 +44,6 @@ _BUMP: Final = (
     .values(revision=dav_collections.c.revision + 1, modified_at=bindparam("now"))
     .returning(*dav_collections.c)
 )
-_FORGET_TOMBSTONE: Final = delete(dav_tombstones).where(
-    dav_tombstones.c.collection_id == bindparam("cid"), dav_tombstones.c.href == bindparam("at")
-)
 _INSERT_ITEMS: Final = insert(dav_items).returning(dav_items.c.id, sort_by_parameter_order=True)
 _INSERT_RANGES: Final = insert(dav_item_ranges)
 _INSERT_TEXTS: Final = insert(dav_item_texts)
@@ -56,6 +54,45 @@ _DELETE_INDEX: Final = tuple(
 _DELETE_ITEMS: Final = delete(dav_items).where(
     dav_items.c.collection_id == bindparam("cid"),
     dav_items.c.id.in_(bindparam("ids", expanding=True)),
+)
+
+
+#: The statements of ``upload``, in ``rawsql`` form (``?`` parameters); "bump" returns
+#: the ``_state_of`` columns, "old" the ``ItemRow`` ones (``ITEM_COLUMNS``).
+_UPLOAD_SQL: Final = {
+    "bump": "UPDATE dav_collections SET revision = revision + 1, modified_at = ? WHERE id = ?"
+    " RETURNING id, path, props, sync_key, revision, oldest_revision, modified_at",
+    "old": "SELECT id, href, uid, etag, name, component, text, start_ts, end_ts, modified_at"
+    " FROM dav_items WHERE collection_id = ? AND href = ?",
+    "delete ranges": "DELETE FROM dav_item_ranges WHERE item_id = ?",
+    "delete texts": "DELETE FROM dav_item_texts WHERE item_id = ?",
+    "delete item": "DELETE FROM dav_items WHERE id = ?",
+    "forget tombstone": "DELETE FROM dav_tombstones WHERE collection_id = ? AND href = ?",
+    "insert item": "INSERT INTO dav_items (collection_id, href, uid, etag, name, component,"
+    " text, start_ts, end_ts, indexed_until, is_infinite, revision, modified_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+    "insert range": "INSERT INTO dav_item_ranges (item_id, collection_id, is_long, start_ts,"
+    " end_ts) VALUES (?, ?, ?, ?, ?)",
+    "insert text": "INSERT INTO dav_item_texts (item_id, collection_id, prop, value)"
+    " VALUES (?, ?, ?, ?)",
+}
+
+
+#: The columns "insert item" names, in its order.
+_INSERTED: Final = (
+    "collection_id",
+    "href",
+    "uid",
+    "etag",
+    "name",
+    "component",
+    "text",
+    "start_ts",
+    "end_ts",
+    "indexed_until",
+    "is_infinite",
+    "revision",
+    "modified_at",
 )
 
 
@@ -306,20 +343,25 @@ def insert_items(
     if texts:
         conn.execute(_INSERT_TEXTS, texts)
     return [
-        ItemRow(
-            id=item_id,
-            href=href,
-            uid=index.uid,
-            etag=index.etag,
-            name=index.name,
-            component=index.component,
-            text=index.text,
-            start_ts=index.start_ts,
-            end_ts=index.end_ts,
-            modified_at=now,
-        )
+        _written_row(item_id, href, index, now)
         for item_id, (href, index) in zip(ids, indexed, strict=True)
     ]
+
+
+def _written_row(item_id: int, href: str, index: ItemIndex, now: float) -> ItemRow:
+    """The row of an item just inserted, as a reader would get it back."""
+    return ItemRow(
+        id=item_id,
+        href=href,
+        uid=index.uid,
+        etag=index.etag,
+        name=index.name,
+        component=index.component,
+        text=index.text,
+        start_ts=index.start_ts,
+        end_ts=index.end_ts,
+        modified_at=now,
+    )
 
 
 def _item_values(
@@ -355,18 +397,63 @@ def upload(
     collection_id: int,
     href: str,
     item: radicale_item.Item,
+    index: ItemIndex | None = None,
 ) -> tuple[CollectionState, ItemRow, ItemRow | None]:
-    """Store ``item`` at ``href`` (new or replacing); returns state, new and old rows."""
-    index = index_item(item)
+    """Store ``item`` at ``href`` (new or replacing); returns state, new and old rows.
+
+    ``index``: the item's ``index_item``, when the caller made it already. The
+    statements are ``_UPLOAD_SQL``'s, on the transaction's DB-API cursor.
+    """
+    if index is None:
+        index = index_item(item)
     now = time.time()
     with engine.begin() as conn:
-        state = bump(conn, collection_id, now)
-        old = conn.execute(ITEM_AT, {"cid": collection_id, "at": href}).first()
-        if old is not None:
-            delete_items(conn, collection_id, [old.id])
-        conn.execute(_FORGET_TOMBSTONE, {"cid": collection_id, "at": href})
-        (row,) = insert_items(conn, collection_id, [(href, index)], state.revision, now)
-    return state, row, None if old is None else _item_row(old)
+        cursor = RawCursor(conn)
+        try:
+            bumped = cursor.execute(_UPLOAD_SQL["bump"], (now, collection_id)).fetchone()
+            if bumped is None:
+                raise ValueError(f"no collection {collection_id}")
+            state = _state_of(bumped)
+            old = cursor.execute(_UPLOAD_SQL["old"], (collection_id, href)).fetchone()
+            if old is not None:
+                for statement in ("delete ranges", "delete texts", "delete item"):
+                    cursor.execute(_UPLOAD_SQL[statement], (old[0],))
+            cursor.execute(_UPLOAD_SQL["forget tombstone"], (collection_id, href))
+            values = _item_values(collection_id, href, index, state.revision, now)
+            inserted = cursor.execute(
+                _UPLOAD_SQL["insert item"], tuple(values[name] for name in _INSERTED)
+            )
+            (item_id,) = inserted.fetchone() or (None,)
+            if index.ranges:
+                cursor.executemany(
+                    _UPLOAD_SQL["insert range"],
+                    [
+                        (item_id, collection_id, end - start > LONG_RANGE_SECONDS, start, end)
+                        for start, end in index.ranges
+                    ],
+                )
+            if index.texts:
+                cursor.executemany(
+                    _UPLOAD_SQL["insert text"],
+                    [(item_id, collection_id, prop, value) for prop, value in index.texts],
+                )
+        finally:
+            cursor.close()
+    row = _written_row(int(item_id), href, index, now)
+    return state, row, None if old is None else ItemRow(*old)
+
+
+def _state_of(row: tuple[Any, ...]) -> CollectionState:
+    """The state in a ``dav_collections`` row of ``_STATE_COLUMNS``."""
+    return CollectionState(
+        id=row[0],
+        path=row[1],
+        props=json.loads(row[2]),
+        sync_key=row[3],
+        revision=row[4],
+        oldest_revision=row[5],
+        modified_at=row[6],
+    )
 
 
 def delete_item(
