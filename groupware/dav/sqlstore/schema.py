@@ -12,7 +12,10 @@
   expanded up to a horizon; ``dav_items.indexed_until`` says up to where the ranges
   are complete (``TIMESTAMP_MAX`` when the item was expanded in full).
 - ``dav_item_texts``: lower-cased values of the vCard properties that address book
-  searches match on (names, emails, phone numbers, organisation).
+  searches match on (names, emails, phone numbers, organisation). On SQLite a
+  covering index (``SQLITE_TEXTS_INDEX``) lets a ``LIKE '%...%'`` read the index
+  alone (10,000 cards: 7.6 → 2.5 ms); PostgreSQL limits an index entry to about
+  2.7 kB, which a hostile vCard's value could pass, so it keeps the plain index.
 - ``dav_tombstones``: deleted hrefs with the revision of their deletion, so that a
   sync-collection REPORT costs the changes since its token.
 
@@ -20,6 +23,8 @@ Portable SQL only: the same tables run on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
+
+from typing import Final
 
 from sqlalchemy import (
     BigInteger,
@@ -78,6 +83,17 @@ dav_items = Table(
     UniqueConstraint("collection_id", "href", name="uq_dav_items_href"),
 )
 Index("ix_dav_items_uid", dav_items.c.collection_id, dav_items.c.uid)
+# What a Depth-1 listing reads of every item (``dav.fastpath``), in href order, read
+# from the index alone: the rows themselves hold the texts (10,000 events: 31 → 16 ms).
+Index(
+    "ix_dav_items_listing",
+    dav_items.c.collection_id,
+    dav_items.c.href,
+    dav_items.c.etag,
+    dav_items.c.name,
+    dav_items.c.component,
+    dav_items.c.modified_at,
+)
 Index("ix_dav_items_revision", dav_items.c.collection_id, dav_items.c.revision)
 
 dav_item_ranges = Table(
@@ -108,6 +124,11 @@ dav_item_texts = Table(
     Column("value", Text, nullable=False),  # lower-cased as Radicale's text-match does
 )
 Index("ix_dav_item_texts_prop", dav_item_texts.c.collection_id, dav_item_texts.c.prop)
+#: Made by ``SqlStorage`` on SQLite, also in stores made before it (see the module doc).
+SQLITE_TEXTS_INDEX: Final = (
+    "CREATE INDEX IF NOT EXISTS ix_dav_item_texts_value"
+    " ON dav_item_texts (collection_id, prop, value, item_id)"
+)
 Index("ix_dav_item_texts_item", dav_item_texts.c.item_id)
 
 dav_tombstones = Table(

@@ -32,7 +32,7 @@ from sqlalchemy import Connection, Engine, bindparam, select, text
 from groupware.core.db import write_transaction
 from groupware.dav.sqlstore import writes
 from groupware.dav.sqlstore.collection import SqlCollection
-from groupware.dav.sqlstore.schema import dav_collections, metadata
+from groupware.dav.sqlstore.schema import SQLITE_TEXTS_INDEX, dav_collections, metadata
 from groupware.dav.sqlstore.writes import CollectionState
 
 #: Collection lock files beside a SQLite database (see the module doc).
@@ -99,6 +99,11 @@ class SqlStorage(storage.BaseStorage):
         super().__init__(configuration)
         self.engine = engine
         metadata.create_all(engine)
+        # create_all makes the indexes of the tables it makes: a store made by an
+        # earlier version gets the ones added since here.
+        for table in metadata.sorted_tables:
+            for index in table.indexes:
+                index.create(engine, checkfirst=True)
         try:
             self.token_age_seconds = int(configuration.get("storage", "max_sync_token_age"))
         except KeyError:
@@ -111,6 +116,8 @@ class SqlStorage(storage.BaseStorage):
         # otherwise find no root and insert one.
         with write_transaction(engine) as conn:
             writes.ensure_collection(conn, "", time.time())
+            if engine.dialect.name == "sqlite":
+                conn.exec_driver_sql(SQLITE_TEXTS_INDEX)
 
     # --- discovery -------------------------------------------------------------------
 
