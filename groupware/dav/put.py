@@ -29,7 +29,8 @@ in full (the body is left readable for it):
   SQL store, or that has child collections;
 - no ``w`` on the collection (Radicale then refuses, or writes a whole collection);
 - a body that is not text in the request's charset, that Radicale cannot read or
-  sanitize, or longer than ``max_resource_size`` once serialized;
+  sanitize, or longer than ``max_resource_size`` once serialized, or an href or UID
+  longer than the store keeps (``writes.fits``: Radicale's upload then fails, 400);
 - a failed precondition (``412``) or a UID held by another item (``409``).
 """
 
@@ -200,6 +201,8 @@ class PutFastPath:
         except Exception:  # noqa: BLE001 - whatever Radicale's prepare fails on, it answers
             return None
         if len(index.text) > settings.max_resource_size or index.name != ITEM_NAMES[target.tag]:
+            return None
+        if not writes.fits(target.name, index.uid):
             return None
         return item, index
 

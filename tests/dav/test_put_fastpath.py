@@ -148,6 +148,7 @@ REFUSED_CALENDAR_BODIES = {
     "a vCard": CARDS["vCard 3.0"],
     "a broken rule": calendar("DTSTART:20260105T100000Z", "RRULE:FREQ=SOMETIMES"),
     "endless by count": calendar("DTSTART:20260105T100000Z", "RRULE:FREQ=DAILY;COUNT=99999999"),
+    "a UID longer than the store keeps": calendar("DTSTART:20260105T100000Z", uid="u" * 600),
 }
 
 
@@ -441,6 +442,20 @@ def test_a_body_radicale_refuses_is_left_to_it(
 
     assert fast.status == 400
     assert_same(core, twins, "bad.ics", fast, slow)
+    assert radicale_calls == ["PUT"]
+
+
+def test_an_href_longer_than_the_store_keeps_is_refused_as_radicale_refuses(
+    core: Core, dav: DavService, people: dict[str, Person]
+) -> None:
+    twins = _twins(core, dav, people, "calendar")
+    name = "n" * 600 + ".ics"
+    fast, slow, radicale_calls = both_ways(
+        core, dav, twins, name=name, body=CALENDAR_OBJECTS["one hour"]
+    )
+
+    assert fast.status == 400
+    assert_same(core, twins, name, fast, slow)
     assert radicale_calls == ["PUT"]
 
 

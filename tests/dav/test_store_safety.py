@@ -156,6 +156,21 @@ def test_put_with_a_stale_etag_gets_412_and_changes_nothing(
     assert "SUMMARY:second" in dav.request("GET", path).text
 
 
+def test_an_href_or_uid_too_long_for_the_store_gets_400_and_changes_nothing(
+    dav_server: RunningServer, lea: Account
+) -> None:
+    # PostgreSQL refuses a key longer than its column: a 500 unless refused before.
+    dav = DavHttp(dav_server.http_url, lea.credentials)
+    calendar = f"/dav/{lea.login}/calendar/"
+    before = dav.etags(calendar)
+
+    long_uid = dav.put(f"{calendar}{uuid.uuid4()}.ics", _event("u" * 600, "trop long"), ICS)
+    long_href = dav.put(f"{calendar}{'h' * 600}.ics", _event("court", "trop long"), ICS)
+
+    assert (long_uid.status, long_href.status) == (400, 400)
+    assert dav.etags(calendar) == before
+
+
 # --- locks ---------------------------------------------------------------------------
 
 

@@ -41,6 +41,9 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+#: The longest href or UID an item may have (PostgreSQL refuses longer ones).
+MAX_KEY_CHARS: Final = 512
+
 metadata = MetaData()
 
 dav_collections = Table(
@@ -68,8 +71,8 @@ dav_items = Table(
         ForeignKey("dav_collections.id", ondelete="CASCADE"),
         nullable=False,
     ),
-    Column("href", String(512), nullable=False),
-    Column("uid", String(512), nullable=False),
+    Column("href", String(MAX_KEY_CHARS), nullable=False),
+    Column("uid", String(MAX_KEY_CHARS), nullable=False),
     Column("etag", String(80), nullable=False),
     Column("name", String(16), nullable=False),  # VCALENDAR | VCARD
     Column("component", String(16), nullable=False),  # VEVENT | VTODO | VJOURNAL | ""
@@ -140,7 +143,7 @@ dav_tombstones = Table(
         ForeignKey("dav_collections.id", ondelete="CASCADE"),
         primary_key=True,
     ),
-    Column("href", String(512), primary_key=True),
+    Column("href", String(MAX_KEY_CHARS), primary_key=True),
     Column("revision", BigInteger, nullable=False),
     Column("deleted_at", Float, nullable=False),
 )

@@ -25,6 +25,7 @@ from groupware.dav.sqlstore.indexing import LONG_RANGE_SECONDS, ItemIndex, index
 from groupware.dav.sqlstore.rawsql import RawCursor
 from groupware.dav.sqlstore.schema import (
     ITEM_COLUMNS,
+    MAX_KEY_CHARS,
     dav_collections,
     dav_item_ranges,
     dav_item_texts,
@@ -348,6 +349,11 @@ def insert_items(
     ]
 
 
+def fits(href: str, uid: str) -> bool:
+    """Whether the store keeps an item of this href and UID (``MAX_KEY_CHARS``)."""
+    return len(href) <= MAX_KEY_CHARS and len(uid) <= MAX_KEY_CHARS
+
+
 def _written_row(item_id: int, href: str, index: ItemIndex, now: float) -> ItemRow:
     """The row of an item just inserted, as a reader would get it back."""
     return ItemRow(
@@ -367,6 +373,9 @@ def _written_row(item_id: int, href: str, index: ItemIndex, now: float) -> ItemR
 def _item_values(
     collection_id: int, href: str, index: ItemIndex, revision: int, now: float
 ) -> dict[str, Any]:
+    """The ``dav_items`` row of an item; ``ValueError`` (Radicale: 400) for too long a key."""
+    if not fits(href, index.uid):
+        raise ValueError(f"an href or UID longer than {MAX_KEY_CHARS} characters: {href[:64]!r}")
     return {
         "collection_id": collection_id,
         "href": href,
