@@ -169,6 +169,11 @@ def test_an_href_or_uid_too_long_for_the_store_gets_400_and_changes_nothing(
 
     assert (long_uid.status, long_href.status) == (400, 400)
     assert dav.etags(calendar) == before
+    kept = f"{calendar}{uuid.uuid4()}.ics"
+    assert dav.put(kept, _event("reste", "ici"), ICS).status == 201
+    moved = dav.request("MOVE", kept, headers={"Destination": f"{calendar}{'m' * 600}.ics"})
+    assert moved.status == 400
+    assert "SUMMARY:ici" in dav.request("GET", kept).text
 
 
 # --- locks ---------------------------------------------------------------------------

@@ -493,7 +493,12 @@ def move(
     to_href: str,
     token_age_seconds: int,
 ) -> tuple[CollectionState, CollectionState]:
-    """Move an item (MOVE), replacing any item at ``to_href``; both states after."""
+    """Move an item (MOVE), replacing any item at ``to_href``; both states after.
+
+    ``ValueError`` (Radicale: 400) for a destination href the store cannot keep.
+    """
+    if not fits(to_href, ""):
+        raise ValueError(f"an href longer than {MAX_KEY_CHARS} characters: {to_href[:64]!r}")
     now = time.time()
     with engine.begin() as conn:
         to_state = bump(conn, to_id, now)
