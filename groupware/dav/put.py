@@ -12,9 +12,10 @@ Here the same Radicale functions read, sanitize and serialize the item
 (``read_components``, ``check_and_sanitize_items``, ``Item.serialize``), so the
 stored text and ETag are the ones Radicale would store; one expansion gives both
 the index's ranges and the enclosing range (``indexing.enclosing_range``, or
-Radicale's ``find_time_range`` where that one would stop earlier); one read under
-the same lock finds the item at the href and any item with the UID; the write is
-``writes.upload``, as for Radicale's own uploads.
+Radicale's ``find_time_range`` where that one would stop earlier); the write is
+``writes.upload``, as for Radicale's own uploads, under the same collection lock,
+and the preconditions and the UID rule are checked inside its transaction on the
+item it reads there (``accept``), so nothing is read twice.
 
 This path writes only what Radicale would write and answers only what it would
 answer with success (``201`` for a new item, ``204`` for a replaced one, each with
@@ -37,7 +38,6 @@ in full (the body is left readable for it):
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -49,14 +49,7 @@ from groupware.dav import directory_books
 from groupware.dav.fastpath import FastAnswer, LettersOf, ResolvePath, leaf_collection, read_body
 from groupware.dav.sqlstore import writes
 from groupware.dav.sqlstore.indexing import enclosing_range, expand_item, index_item
-from groupware.dav.sqlstore.rawsql import fetch_all
 
-#: The item at the href and any item holding the UID, in one read (two index lookups:
-#: with ``href = ? OR uid = ?`` SQLite scans the collection).
-ITEM_OR_UID_SQL: Final = (
-    "SELECT href, etag, uid FROM dav_items WHERE collection_id = ? AND href = ?"
-    " UNION ALL SELECT href, etag, uid FROM dav_items WHERE collection_id = ? AND uid = ?"
-)
 #: What each collection holds: the top component Radicale accepts in it.
 ITEM_NAMES: Final = {"VCALENDAR": "VCALENDAR", "VADDRESSBOOK": "VCARD"}
 
@@ -127,21 +120,20 @@ class PutFastPath:
         if prepared is None:
             return None
         item, index = prepared
-        with self._storage.acquire_lock("w", user, path=target.path, request="PUT"):
-            rows = fetch_all(
-                self._engine,
-                ITEM_OR_UID_SQL,
-                [target.collection_id, target.name, target.collection_id, index.uid],
+
+        def accept(existing: writes.ItemRow | None, uid_elsewhere: bool) -> bool:
+            return self._preconditions_hold(environ, existing) and not _uid_conflict(
+                existing, uid_elsewhere, index.uid
             )
-            existing = next((row for row in rows if row[0] == target.name), None)
-            if not self._preconditions_hold(environ, existing):
-                return None
-            if _uid_conflict(existing, rows, index.uid):
-                return None
-            _state, row, _old = writes.upload(
-                self._engine, target.collection_id, target.name, item, index
-            )
-        status = "201 Created" if existing is None else "204 No Content"
+
+        try:
+            with self._storage.acquire_lock("w", user, path=target.path, request="PUT"):
+                _state, row, replaced = writes.upload(
+                    self._engine, target.collection_id, target.name, item, index, accept
+                )
+        except writes.WriteRefused:
+            return None  # Radicale answers 412 or 409 (its own check, its own body)
+        status = "201 Created" if replaced is None else "204 No Content"
         return FastAnswer(status, [("ETag", row.etag), *self._settings.extra_headers], b"")
 
     def _target(
@@ -206,20 +198,20 @@ class PutFastPath:
             return None
         return item, index
 
-    def _preconditions_hold(self, environ: dict[str, Any], existing: Sequence[Any] | None) -> bool:
+    def _preconditions_hold(self, environ: dict[str, Any], existing: writes.ItemRow | None) -> bool:
         """Radicale's checks of ``If-Match`` and ``If-None-Match: *`` (RFC 9110 §13.1)."""
         etag = environ.get("HTTP_IF_MATCH", "")
         if existing is not None and not etag and self._settings.strict_preconditions:
             return False
         if existing is None and etag:
             return False
-        if existing is not None and etag and etag not in ("*", existing[1]):
+        if existing is not None and etag and etag not in ("*", existing.etag):
             return False
         return not (existing is not None and environ.get("HTTP_IF_NONE_MATCH", "") == "*")
 
 
-def _uid_conflict(existing: Sequence[Any] | None, rows: Sequence[Sequence[Any]], uid: str) -> bool:
+def _uid_conflict(existing: writes.ItemRow | None, uid_elsewhere: bool, uid: str) -> bool:
     """Radicale's ``no-uid-conflict`` rule: the href's item keeps its UID, no other has it."""
     if existing is not None:
-        return bool(existing[2] != uid)
-    return any(row[2] == uid for row in rows)
+        return existing.uid != uid
+    return uid_elsewhere

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
@@ -65,6 +65,7 @@ _UPLOAD_SQL: Final = {
     " RETURNING id, path, props, sync_key, revision, oldest_revision, modified_at",
     "old": "SELECT id, href, uid, etag, name, component, text, start_ts, end_ts, modified_at"
     " FROM dav_items WHERE collection_id = ? AND href = ?",
+    "uid held": "SELECT 1 FROM dav_items WHERE collection_id = ? AND uid = ?",
     "delete ranges": "DELETE FROM dav_item_ranges WHERE item_id = ?",
     "delete texts": "DELETE FROM dav_item_texts WHERE item_id = ?",
     "delete item": "DELETE FROM dav_items WHERE id = ?",
@@ -401,17 +402,30 @@ def delete_items(conn: Connection, collection_id: int, item_ids: list[int]) -> N
     conn.execute(_DELETE_ITEMS, {"cid": collection_id, "ids": item_ids})
 
 
+class WriteRefused(Exception):  # noqa: N818 - a refusal, not an error
+    """The caller's ``accept`` refused the write: nothing was written."""
+
+
+#: Whether a write may go on, given the item now at the href and whether another
+#: item holds the new UID (asked only when the href holds none).
+Accept = Callable[[ItemRow | None, bool], bool]
+
+
 def upload(
     engine: Engine,
     collection_id: int,
     href: str,
     item: radicale_item.Item,
     index: ItemIndex | None = None,
+    accept: Accept | None = None,
 ) -> tuple[CollectionState, ItemRow, ItemRow | None]:
     """Store ``item`` at ``href`` (new or replacing); returns state, new and old rows.
 
-    ``index``: the item's ``index_item``, when the caller made it already. The
-    statements are ``_UPLOAD_SQL``'s, on the transaction's DB-API cursor.
+    ``index``: the item's ``index_item``, when the caller made it already.
+    ``accept``: the caller's conditions (``If-Match``, UID conflicts), checked on what
+    the transaction reads, after the revision bump has taken the collection's write
+    lock; ``WriteRefused`` when they fail. The statements are ``_UPLOAD_SQL``'s, on
+    the transaction's DB-API cursor.
     """
     if index is None:
         index = index_item(item)
@@ -424,6 +438,13 @@ def upload(
                 raise ValueError(f"no collection {collection_id}")
             state = _state_of(bumped)
             old = cursor.execute(_UPLOAD_SQL["old"], (collection_id, href)).fetchone()
+            if accept is not None:
+                elsewhere = old is None and (
+                    cursor.execute(_UPLOAD_SQL["uid held"], (collection_id, index.uid)).fetchone()
+                    is not None
+                )
+                if not accept(None if old is None else ItemRow(*old), elsewhere):
+                    raise WriteRefused(href)
             if old is not None:
                 for statement in ("delete ranges", "delete texts", "delete item"):
                     cursor.execute(_UPLOAD_SQL[statement], (old[0],))
