@@ -49,7 +49,6 @@ MULTIGETS: Final = {
     CALDAV + "calendar-multiget": "VCALENDAR",
     CARDDAV + "addressbook-multiget": "VADDRESSBOOK",
 }
-FILTERS: Final = (CALDAV + "filter", CARDDAV + "filter")
 ITEMS_SQL: Final = (
     "SELECT href, etag, text, name, component FROM dav_items WHERE collection_id = ? AND href IN "
 )
@@ -75,7 +74,7 @@ class MultigetFastPath:
     ) -> FastAnswer | None:
         """The answer to ``environ`` as Radicale would give it, or ``None``."""
         request = report_request(environ, MULTIGETS)
-        if request is None or any(request.root.find(".//" + tag) is not None for tag in FILTERS):
+        if request is None or request.has_filter:
             return None
         hrefs = _request_hrefs(request.root, request.base_prefix)
         if hrefs is None:

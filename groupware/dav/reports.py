@@ -52,6 +52,8 @@ GETETAG: Final = DAV + "getetag"
 GETCONTENTTYPE: Final = DAV + "getcontenttype"
 FOUND_PROPS: Final = frozenset({GETETAG, GETCONTENTTYPE, *TEXT_PROPS})
 EXPAND: Final = CALDAV + "expand"
+#: Radicale filters the items of any REPORT with one of these anywhere in its body.
+FILTERS: Final = (CALDAV + "filter", CARDDAV + "filter")
 VEVENT_LINE: Final = "BEGIN:VEVENT"
 OPENING_TAG: Final = b'<multistatus xmlns="DAV:">'
 MULTI_STATUS: Final = "207 Multi-Status"
@@ -68,6 +70,11 @@ class ReportRequest:
     base_prefix: str
     root: ET.Element
     tags: tuple[str, ...]  # requested properties, in order
+
+    @property
+    def has_filter(self) -> bool:
+        """Whether a ``C:filter`` or ``CR:filter`` stands anywhere in the body."""
+        return any(self.root.find(".//" + tag) is not None for tag in FILTERS)
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,6 @@ from xml.sax.saxutils import escape
 
 from groupware.dav.fastpath import FastAnswer, LettersOf, ResolvePath
 from groupware.dav.item_xml import DAV
-from groupware.dav.multiget import FILTERS
 from groupware.dav.reports import (
     ItemResponses,
     ReportSettings,
@@ -70,7 +69,7 @@ class SyncFastPath:
     ) -> FastAnswer | None:
         """The answer to ``environ`` as Radicale would give it, or ``None``."""
         request = report_request(environ, (SYNC_COLLECTION,))
-        if request is None or any(request.root.find(".//" + tag) is not None for tag in FILTERS):
+        if request is None or request.has_filter:
             return None
         collection = readable_collection(
             user,
