@@ -191,3 +191,40 @@ def test_event_moved_in_time_is_found_only_in_its_new_range(calendar: caldav.Cal
 
     assert uids_between(at(2032, 1, 9, 0)) == []
     assert uids_between(at(2032, 2, 9, 0)) == [uid]
+
+
+def test_sync_by_token_brings_other_clients_changes(
+    calendar: caldav.Calendar, client: caldav.DAVClient, raw: DavHttp
+) -> None:
+    # RFC 6578 as phones use it: a first sync, then only what changed since its token.
+    kept = calendar.add_event(
+        uid=new_uid(), summary="Conseil", dtstart=at(2030, 6, 2, 9), dtend=at(2030, 6, 2, 10)
+    )
+    gone = calendar.add_event(
+        uid=new_uid(), summary="Annulé", dtstart=at(2030, 6, 3, 9), dtend=at(2030, 6, 3, 10)
+    )
+    synced = calendar.objects_by_sync_token(load_objects=True)
+    assert {path_of(kept), path_of(gone)} <= {path_of(o) for o in synced}
+    token = synced.sync_token
+
+    # Another client: one event changed, one deleted, one added.
+    other = [c for c in client.principal().calendars() if c.url == calendar.url][0]
+    changed = other.event_by_uid(str(kept.icalendar_component["uid"]))
+    changed.icalendar_component["summary"] = "Conseil de classe"
+    changed.save()
+    other.event_by_uid(str(gone.icalendar_component["uid"])).delete()
+    added = other.add_event(
+        uid=new_uid(), summary="Nouveau", dtstart=at(2030, 6, 4, 9), dtend=at(2030, 6, 4, 10)
+    )
+
+    updated, deleted = synced.sync()
+
+    assert synced.sync_token != token
+    assert {path_of(o) for o in updated} == {path_of(kept), path_of(added)}
+    assert {path_of(o) for o in deleted} == {path_of(gone)}
+    by_path = {path_of(o): o for o in synced}
+    assert path_of(gone) not in by_path
+    assert str(by_path[path_of(kept)].icalendar_component["summary"]) == "Conseil de classe"
+    again_updated, again_deleted = synced.sync()
+    assert (list(again_updated), list(again_deleted)) == ([], [])
+    assert raw.etags(path_of(calendar))[path_of(added)]
